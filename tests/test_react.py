@@ -1,0 +1,170 @@
+"""Control flow of the single-model tool agent, driven by the shared scripted model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolpath.agents import sqlite_checkpointer
+from toolpath.agents.react import tool_agent
+from toolpath.errors import BackendError, ToolError
+from toolpath.llm.base import ToolCall
+from toolpath.tools import calculator, tool
+
+
+def call(name: str, **args: object) -> str:
+    return json.dumps({"tool": name, "arguments": args})
+
+
+def final(text: str) -> str:
+    return json.dumps({"final_answer": text})
+
+
+def allowed_replies(request) -> list[str]:
+    """Which top-level reply shapes a request's response_format allows."""
+    schema = request.response_format["json_schema"]["schema"]
+    options = schema.get("anyOf", [schema])
+    return [o["properties"].get("tool", {}).get("const", "final_answer") for o in options]
+
+
+def test_tool_call_then_answer(scripted):
+    model = scripted([call("calculator", expression="1234 * 5678"), final("7006652")])
+    state = tool_agent([calculator], model).invoke("What is 1234 * 5678?")
+    assert state["answer"] == "7006652"
+    assert state["status"] == "answered"
+    # the real calculator ran and its result reached the model as an observation
+    second = model.requests[1].messages
+    assert "Observation from calculator: 7006652" in second[-1]["content"]
+    assert second[-1]["role"] == "user"  # json mode shows tool results as plain text
+    assert [r["node"] for r in state["trace"]] == ["model", "tool", "model"]
+    assert all(r["latency_s"] >= 0 for r in state["trace"])
+    assert state["trace"][0]["completion_tokens"] > 0
+    # canonical history keeps OpenAI tool_calls and tool messages
+    roles = [m["role"] for m in state["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    assert state["messages"][1]["tool_calls"][0]["function"]["name"] == "calculator"
+
+
+def test_json_mode_constrains_reply_to_tools_or_final(scripted):
+    model = scripted([final("hi")])
+    tool_agent([calculator], model).invoke("hello")
+    req = model.requests[0]
+    assert allowed_replies(req) == ["calculator", "final_answer"]
+    assert "calculator(expression: string)" in req.messages[0]["content"]
+    assert req.tools is None
+
+
+def test_invalid_reply_is_repaired(scripted):
+    model = scripted(["not json at all", final("42")])
+    state = tool_agent([calculator], model).invoke("q")
+    assert state["answer"] == "42"
+    note = model.requests[1].messages[-1]
+    assert note["role"] == "user" and "could not be used" in note["content"]
+
+
+def test_repairs_are_bounded(scripted):
+    model = scripted(["bad"] * 10)
+    state = tool_agent([calculator], model, max_repairs=2).invoke("q")
+    assert state["status"] == "failed"
+    assert state["answer"] is None
+    assert len(model.requests) == 3
+
+
+def test_unknown_tool_and_bad_arguments_become_observations(scripted):
+    model = scripted([call("nope", x=1), call("calculator", expr="1+1"), final("2")])
+    state = tool_agent([calculator], model).invoke("q")
+    assert state["answer"] == "2"
+    assert "no tool named 'nope'" in model.requests[1].messages[-1]["content"]
+    assert "expression" in model.requests[2].messages[-1]["content"]
+
+
+def test_tool_exception_becomes_observation(scripted):
+    @tool
+    def flaky(x: int) -> int:
+        """Fails on purpose."""
+        raise ToolError("service down")
+
+    model = scripted([call("flaky", x=1), final("gave up")])
+    state = tool_agent([flaky], model).invoke("q")
+    assert state["answer"] == "gave up"
+    assert "Error from flaky: service down" in model.requests[1].messages[-1]["content"]
+    assert state["trace"][1] == {**state["trace"][1], "node": "tool", "ok": False}
+
+
+def test_repeated_identical_call_forces_an_answer(scripted):
+    model = scripted([call("calculator", expression="2+2")] * 2 + [final("4")])
+    state = tool_agent([calculator], model).invoke("q")
+    assert state["answer"] == "4"
+    assert allowed_replies(model.requests[1]) == ["calculator", "final_answer"]
+    assert allowed_replies(model.requests[2]) == ["final_answer"]
+    assert "already made this exact call" in model.requests[2].messages[-1]["content"]
+
+
+def test_step_cap_forces_final_answer(scripted):
+    replies = [call("calculator", expression=f"{i}+1") for i in range(10)]
+    model = scripted([*replies[:3], final("done")])
+    state = tool_agent([calculator], model, max_steps=4).invoke("q")
+    assert state["answer"] == "done"
+    assert state["steps"] == 4
+    assert allowed_replies(model.requests[3]) == ["final_answer"]
+
+
+def test_native_mode_with_json_block_fallback(scripted):
+    model = scripted(
+        [
+            ToolCall("calculator", {"expression": "6*7"}),
+            'Let me compute.\n```json\n{"tool": "calculator", "arguments": {"expression": "42+1"}}\n```',
+            "The answer is 43.",
+        ],
+        tool_mode="native",
+    )
+    state = tool_agent([calculator], model).invoke("q")
+    assert state["answer"] == "The answer is 43."
+    assert model.requests[0].tools[0]["function"]["name"] == "calculator"
+    tool_msgs = [m for m in state["messages"] if m["role"] == "tool"]
+    assert "42" in tool_msgs[0]["content"] and "43" in tool_msgs[1]["content"]
+
+
+def test_stream_emits_tokens_and_updates(scripted):
+    model = scripted([call("calculator", expression="3*3"), final("9")])
+    agent = tool_agent([calculator], model)
+    events = list(agent.stream("q", stream_mode=["updates", "custom"]))
+    tokens = "".join(e[1]["delta"] for e in events if e[0] == "custom")
+    assert '"final_answer"' in tokens and "3*3" in tokens
+    nodes = [next(iter(e[1])) for e in events if e[0] == "updates"]
+    assert nodes == ["model", "tools", "model"]
+
+
+async def test_async_invoke(scripted):
+    model = scripted([final("async ok")])
+    state = await tool_agent([calculator], model).ainvoke("q")
+    assert state["answer"] == "async ok"
+
+
+def test_checkpointer_resumes_by_thread_id(scripted, tmp_path):
+    runs = []
+
+    @tool
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        runs.append(key)
+        return f"value-of-{key}"
+
+    def down(_messages):
+        raise BackendError("endpoint went away")
+
+    model = scripted([call("lookup", key="a"), down, final("value-of-a")])
+    agent = tool_agent([lookup], model, checkpointer=sqlite_checkpointer(tmp_path / "cp.db"))
+    config = {"configurable": {"thread_id": "t1"}}
+    with pytest.raises(BackendError):
+        agent.invoke("what is a?", config)
+    # resume from the last checkpoint: the tool is not run again
+    state = agent.invoke(None, config)
+    assert state["answer"] == "value-of-a"
+    assert runs == ["a"]
+    # the same thread continues as a conversation
+    model.replies.append(final("still here"))
+    state = agent.invoke("and now?", config)
+    assert state["answer"] == "still here"
+    assert [m["role"] for m in state["messages"]].count("user") == 2

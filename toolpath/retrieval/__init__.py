@@ -1,0 +1,1 @@
+"""TPTU-v2 API retrieval and demo selection (sentence-transformers + faiss) live here."""

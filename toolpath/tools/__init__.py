@@ -1,0 +1,32 @@
+"""Tools agents can call: the :class:`Tool` type, the :func:`tool` decorator, and built-ins.
+
+``get_tools(["calculator"])`` looks built-in tools up by name (the CLI's ``--tools``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from toolpath.errors import ConfigError
+from toolpath.tools.base import Tool, as_tools, tool
+from toolpath.tools.calculator import calculator
+
+BUILTIN_TOOLS: dict[str, Tool] = {"calculator": calculator}
+"""Built-in tools by name."""
+
+
+def get_tools(names: Sequence[str]) -> list[Tool]:
+    """The built-in tools with these names, in order (repeats dropped).
+
+    An unknown name raises :class:`~toolpath.errors.ConfigError` listing the available tools.
+    """
+    out: dict[str, Tool] = {}
+    for name in (n.strip() for n in names):
+        if name not in BUILTIN_TOOLS:
+            available = ", ".join(sorted(BUILTIN_TOOLS)) or "none"
+            raise ConfigError(f"unknown tool {name!r}; available tools: {available}")
+        out.setdefault(name, BUILTIN_TOOLS[name])
+    return list(out.values())
+
+
+__all__ = ["BUILTIN_TOOLS", "Tool", "as_tools", "calculator", "get_tools", "tool"]
