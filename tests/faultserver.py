@@ -44,8 +44,8 @@ class FaultServer:
     """Context manager running the fault server in a daemon thread.
 
     ``url`` is the base URL (``http://127.0.0.1:PORT/v1``); ``requests`` holds the JSON
-    bodies of the chat requests received, ``headers`` their headers, ``outcomes`` what
-    each one was answered with.
+    bodies of the chat requests received, ``headers`` their headers (lower-case names),
+    ``outcomes`` what each one was answered with.
     """
 
     def __init__(

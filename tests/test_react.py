@@ -168,3 +168,18 @@ def test_checkpointer_resumes_by_thread_id(scripted, tmp_path):
     state = agent.invoke("and now?", config)
     assert state["answer"] == "still here"
     assert [m["role"] for m in state["messages"]].count("user") == 2
+
+
+def test_native_mode_reads_bare_json_and_hermes_tags(scripted):
+    model = scripted(
+        [
+            '{"name": "calculator", "arguments": {"expression": "2*21"}}',
+            '<tool_call>\n{"name": "calculator", "arguments": {"expression": "42-1"}}\n</tool_call>',
+            '{"name": "Bob", "age": 3}',
+        ],
+        tool_mode="native",
+    )
+    state = tool_agent([calculator], model).invoke("q")
+    results = [m["content"] for m in state["messages"] if m["role"] == "tool"]
+    assert "calculator: 42\n" in results[0] and "calculator: 41\n" in results[1]
+    assert state["answer"] == '{"name": "Bob", "age": 3}'  # JSON that is not a call is an answer

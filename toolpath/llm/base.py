@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 Message = dict[str, Any]
 """One chat message in the OpenAI format."""
@@ -201,7 +201,7 @@ class ChatModelBase:
     def close(self) -> None:
         """Release what the backend holds (servers, connections). Safe to call twice."""
 
-    def __enter__(self) -> ChatModelBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

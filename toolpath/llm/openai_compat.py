@@ -10,6 +10,7 @@ raise :class:`BackendError` at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -74,7 +75,12 @@ def _retry_after(headers: Any) -> float | None:
 
 def _usage(raw: Any) -> Usage:
     raw = raw if isinstance(raw, dict) else {}
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        int(raw.get("prompt_tokens") or 0),
+        int(raw.get("completion_tokens") or 0),
+        int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )
 
 
 def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +242,8 @@ class OpenAICompatModel(ChatModelBase):
         if loop.is_running():  # in this thread or another: let the loop close it
             asyncio.run_coroutine_threadsafe(aclient.close(), loop)
         else:
-            loop.run_until_complete(aclient.close())
+            with contextlib.suppress(RuntimeError):  # another loop runs in this thread
+                loop.run_until_complete(aclient.close())
 
     def _kwargs(
         self,

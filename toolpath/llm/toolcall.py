@@ -215,19 +215,27 @@ def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: Too
     )
 
 
-_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+_EMBEDDED_CALL = re.compile(
+    r"```(?:json)?\s*(\{.*?\})\s*```|<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL
+)
 
 
 def _parse_json_reply(text: str, *, strict: bool) -> dict[str, Any] | str | None:
-    """A dict for a tool call or final answer, an error string, or None for plain text."""
-    candidates = [text.strip()] if strict else []
-    candidates += [m.group(1) for m in _JSON_BLOCK.finditer(text)]
+    """A dict for a tool call or final answer, an error string, or None for plain text.
+
+    Besides the whole reply, ```json blocks and Hermes-style ``<tool_call>`` tags are
+    tried, since models asked for native calls often write one of those instead.
+    """
+    candidates = [text.strip()]
+    candidates += [m.group(1) or m.group(2) for m in _EMBEDDED_CALL.finditer(text)]
     for raw in candidates:
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError:
             continue
-        if isinstance(obj, dict) and ("final_answer" in obj or "tool" in obj or "name" in obj):
+        if not isinstance(obj, dict):
+            continue
+        if "final_answer" in obj or (("tool" in obj or "name" in obj) and "arguments" in obj):
             if not isinstance(obj.get("arguments", {}), dict):
                 return "the tool arguments must be a JSON object"
             return obj
