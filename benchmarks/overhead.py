@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
 
 from toolpath.agents.react import tool_agent
@@ -79,6 +81,16 @@ def tokens_per_second(model_name: str, rounds: int, max_tokens: int) -> tuple[fl
     return statistics.median(ours_tps), statistics.median(raw_tps)
 
 
+def import_seconds(runs: int = 7) -> float:
+    """Median wall time of a fresh ``python -c "import toolpath"``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import toolpath"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,6 +103,7 @@ def main() -> None:
     ap.add_argument("--skip-model", action="store_true", help="only measure framework overhead")
     args = ap.parse_args()
 
+    print(f"python -c 'import toolpath': {import_seconds():.3f} s median (goal: < 1 s)")
     samples = sorted(step_overhead(args.episodes, args.steps))
     p50 = statistics.median(samples) * 1e3
     p99 = samples[int(0.99 * (len(samples) - 1))] * 1e3
