@@ -20,6 +20,10 @@ from toolpath.errors import ToolpathError
 app = typer.Typer(
     help="toolpath: LLM agents that use tools, on an embedded offline model or any "
     "OpenAI-compatible endpoint.",
+    epilog="Examples: toolpath run \"What is 1234 * 5678? Use the calculator.\" --model "
+    "local:qwen2.5-coder-0.5b  |  toolpath models list  |  toolpath models pull qwen2.5-coder-1.5b. "
+    "Errors print one line on stderr; exit codes: 2 bad input, 3 missing model, "
+    "4 sha256 mismatch, 5 backend failed after retries, 6 missing extra.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -90,7 +94,11 @@ def run(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
 ) -> None:
-    """Answer QUESTION with the single-model tool agent and print the answer on stdout."""
+    """Answer QUESTION with the single-model tool agent and print the answer on stdout.
+
+    Each model call (time, tokens) and each tool result is shown on stderr as it happens.
+    The first use of a local model joins and verifies its file once, with a progress bar.
+    """
     from toolpath.agents.react import tool_agent
     from toolpath.llm.specs import load_model
     from toolpath.tools import get_tools
@@ -140,6 +148,7 @@ def models_list() -> None:
     from toolpath.llm.models import list_models
 
     table = Table("name", "size", "status", "path")
+    table.columns[3].overflow = "fold"
     for row in list_models():
         name = row["name"] + (" (default)" if row.get("default") else "")
         size = f"{row['size'] / 1e6:,.0f} MB" if row.get("size") else "?"
