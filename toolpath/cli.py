@@ -15,12 +15,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from toolpath.errors import ToolpathError
+from toolpath.errors import ConfigError, ToolpathError
 
 app = typer.Typer(
     help="toolpath: LLM agents that use tools, on an embedded offline model or any "
     "OpenAI-compatible endpoint.",
-    epilog="Examples: toolpath run \"What is 1234 * 5678? Use the calculator.\" --model "
+    epilog='Examples: toolpath run "What is 1234 * 5678? Use the calculator." --model '
     "local:qwen2.5-coder-0.5b  |  toolpath models list  |  toolpath models pull qwen2.5-coder-1.5b. "
     "Errors print one line on stderr; exit codes: 2 bad input, 3 missing model, "
     "4 sha256 mismatch, 5 backend failed after retries, 6 missing extra.",
@@ -138,6 +138,157 @@ def _print_update(update: dict[str, Any]) -> None:
         if node == "tools":
             for msg in delta.get("messages", []):
                 err.print("[green]tool[/] " + escape(msg["content"].splitlines()[0]))
+
+
+@app.command()
+def solve(
+    question: Annotated[str, typer.Argument(help="The math problem, as text.")],
+    model: ModelOpt = "local",
+    method: Annotated[
+        str, typer.Option(help="dotamath (decompose, code, run, correct), pot or cot.")
+    ] = "dotamath",
+    max_rounds: Annotated[
+        int, typer.Option(help="Most program runs for dotamath (ToRA uses 4).", min=1)
+    ] = 4,
+) -> None:
+    """Solve a math problem, streaming the decomposition, the code, the real interpreter
+    output and the final \\boxed{} answer. Generated code runs in a sandboxed Jupyter kernel."""
+    from toolpath.agents.mathbase import initial_state
+    from toolpath.evals.math_tasks import math_agent_for
+    from toolpath.llm.specs import load_model
+
+    initial_state(question)  # refuse an empty question before loading anything
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    options = {"max_rounds": max_rounds} if method == "dotamath" else {}
+    agent = math_agent_for(method, llm, **options)
+    final: dict[str, Any] = {}
+    node, text = None, "\n"
+
+    def section(title: str, style: str) -> None:
+        if not text.endswith("\n"):
+            typer.echo("")
+        out.rule(f"[bold]{title}[/]", align="left", style=style)
+
+    try:
+        for mode, chunk in agent.stream(question, stream_mode=["custom", "updates", "values"]):
+            if mode == "values":
+                final = chunk
+            elif mode == "custom" and chunk.get("type") == "token":
+                if chunk["node"] != node:
+                    section(node := chunk["node"], "cyan")
+                text = chunk["delta"]
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            elif mode == "updates" and (run := chunk.get("run_code")):
+                section("interpreter output", "green")
+                node, text = "run_code", (run.get("output") or "").rstrip() + "\n"
+                sys.stdout.write(text)
+    finally:
+        agent.close()
+    if final.get("answer") is None:
+        raise ToolpathError(f"no answer was found (status: {final.get('status')})")
+    section("answer", "cyan")
+    typer.echo(f"\\boxed{{{final['answer']}}}")
+
+
+@app.command("eval")
+def eval_cmd(
+    benchmark: Annotated[
+        str, typer.Argument(help="gsm8k, math500 or math (the full MATH test set).")
+    ],
+    method: Annotated[
+        str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")
+    ] = "dotamath",
+    model: ModelOpt = "local",
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Run folder: JSONL per method, summary, plot.")
+    ] = "runs/eval",
+    data: Annotated[
+        str | None, typer.Option(help="A JSONL file or folder (default: the shared copies).")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="Episodes at once (one kernel each).", min=1)
+    ] = 1,
+    retry_errors: Annotated[
+        bool, typer.Option(help="Run again the episodes that ended in an error.")
+    ] = False,
+) -> None:
+    """Run a math benchmark. Results are appended to OUT/<method>.jsonl as episodes finish;
+    running the same command again resumes where it stopped. Writes summary.json,
+    summary.md and plot.png comparing the methods in OUT."""
+    import asyncio
+    from pathlib import Path
+
+    from toolpath.evals.harness import run_eval
+    from toolpath.evals.math_tasks import METHODS, math_agent_for, task
+    from toolpath.llm.specs import load_model
+
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(
+            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
+        )
+    family = task(benchmark)
+    examples = list(family.load(data=data, limit=limit))
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    summary: dict[str, Any] = {}
+    for name in methods:
+        pool = None
+        if name != "cot":
+            from toolpath.tools.python import KernelPool
+
+            pool = KernelPool(size=concurrency)
+        family.kernels = pool
+        agent = math_agent_for(name, llm)
+        try:
+            result = asyncio.run(
+                run_eval(
+                    family,
+                    examples,
+                    agent,
+                    out_dir=Path(out_dir),
+                    method=name,
+                    concurrency=concurrency,
+                    retry_errors=retry_errors,
+                )
+            )
+        finally:
+            agent.close()
+            if pool is not None:
+                pool.close()
+        summary = result.summary
+    _print_summary(summary, Path(out_dir))
+
+
+def _print_summary(summary: dict[str, Any], out_dir: Any) -> None:
+    from rich.table import Table
+
+    methods = summary.get("methods", {})
+    table = Table("method", "n", "errors", "strict %", "lenient %", "tokens", "seconds", "rounds")
+    for name, row in methods.items():
+        if not isinstance(row, dict):
+            continue
+        scores = row.get("scores", {})
+        table.add_row(
+            name,
+            str(row.get("n")),
+            str(row.get("errors")),
+            _fmt(scores.get("strict")),
+            _fmt(scores.get("lenient")),
+            _fmt(row.get("tokens")),
+            _fmt(row.get("seconds")),
+            _fmt(row.get("tool_rounds")),
+        )
+    out.print(table)
+    out.print(f"results in {out_dir}/ (summary.md, summary.json, plot.png)", markup=False)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else "-"
 
 
 @models_app.command("list")

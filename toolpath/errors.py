@@ -64,3 +64,11 @@ class ToolError(ToolpathError):
 
 class ToolArgumentsError(ToolError):
     """A tool was called with arguments that do not match its schema."""
+
+
+class DatasetError(ConfigError):
+    """A benchmark data set that is missing, unreadable, or failed to download."""
+
+
+class KernelError(ToolError):
+    """A sandboxed code kernel could not be started or restarted, or was used after shutdown."""

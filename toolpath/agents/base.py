@@ -1,29 +1,35 @@
-"""What every toolpath agent graph shares: string input, and the model argument.
+"""What every toolpath agent graph shares: string input, the model argument, and streaming.
 
 Every agent is a compiled LangGraph graph. :class:`AgentGraph` is LangGraph's own
 ``CompiledStateGraph`` with one convenience: ``invoke``/``stream`` (and their async
-twins) also accept a plain string, which becomes the first user message.
+twins) also accept a plain question string, which the agent turns into its input state.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
+from langgraph.config import get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
-from toolpath.llm.base import ChatModel, user
+from toolpath.errors import BackendError
+from toolpath.llm.base import ChatModel, Completion, Message
 
 
 class AgentGraph(CompiledStateGraph):
     """A compiled LangGraph graph whose input may be a plain question string."""
 
-    initial_state: dict[str, Any]
+    make_input: Callable[[str], dict[str, Any]]
+    on_close: Callable[[], None] | None
+
+    def close(self) -> None:
+        """Release what the agent holds of its own (for example a code kernel)."""
+        if self.on_close is not None:
+            self.on_close()
 
     def _coerce(self, input: Any) -> Any:
-        if isinstance(input, str):
-            return {**self.initial_state, "messages": [user(input)]}
-        return input
+        return self.make_input(input) if isinstance(input, str) else input
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         return super().stream(self._coerce(input), config, **kwargs)
@@ -32,11 +38,16 @@ class AgentGraph(CompiledStateGraph):
         return super().astream(self._coerce(input), config, **kwargs)
 
 
-def finish(compiled: CompiledStateGraph, initial_state: dict[str, Any]) -> AgentGraph:
+def finish(
+    compiled: CompiledStateGraph,
+    make_input: Callable[[str], dict[str, Any]],
+    on_close: Callable[[], None] | None = None,
+) -> AgentGraph:
     """Turn LangGraph's compiled graph into an :class:`AgentGraph` in place."""
     compiled.__class__ = AgentGraph
     assert isinstance(compiled, AgentGraph)
-    compiled.initial_state = initial_state
+    compiled.make_input = make_input
+    compiled.on_close = on_close
     return compiled
 
 
@@ -47,3 +58,30 @@ def as_model(model: ChatModel | str | None) -> ChatModel:
 
         return load_model(model or "local")
     return model
+
+
+def generate(
+    model: ChatModel, messages: Sequence[Message], *, node: str, **kwargs: Any
+) -> Completion:
+    """One model call from inside a graph node, streaming its tokens to LangGraph's
+    ``custom`` stream as ``{"type": "token", "node": node, "delta": ...}``."""
+    write = get_stream_writer()
+    final: Completion | None = None
+    for event in model.stream(messages, **kwargs):
+        if event.delta:
+            write({"type": "token", "node": node, "delta": event.delta})
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise BackendError(f"{model.name}: the stream ended without a completion")
+    return final
+
+
+def model_record(node: str, c: Completion) -> dict[str, Any]:
+    """A trace entry for one model call."""
+    return {
+        "node": node,
+        "latency_s": c.latency_s,
+        "prompt_tokens": c.usage.prompt_tokens,
+        "completion_tokens": c.usage.completion_tokens,
+    }

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish
+from toolpath.agents.base import AgentGraph, as_model, finish, model_record
 from toolpath.errors import ToolError
 from toolpath.llm.base import ChatModel, Message, tool_message, user
 from toolpath.llm.toolcall import TOOL_ERROR, decide, observation
@@ -82,15 +82,10 @@ def tool_agent(
             instructions=instructions,
             force_final=force,
             max_tokens=max_tokens,
-            on_delta=lambda d: write({"type": "token", "delta": d}),
+            on_delta=lambda d: write({"type": "token", "node": "model", "delta": d}),
         )
-        c = decision.completion
-        record = {
-            "node": "model",
-            "latency_s": c.latency_s if c else 0.0,
-            "prompt_tokens": c.usage.prompt_tokens if c else 0,
-            "completion_tokens": c.usage.completion_tokens if c else 0,
-        }
+        assert decision.completion is not None
+        record = model_record("model", decision.completion)
         update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
         if steps == 1:
             update["run_start"] = len(state["messages"]) - 1
@@ -160,7 +155,9 @@ def tool_agent(
     g.add_edge(START, "model")
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
     g.add_conditional_edges("tools", after_tools, ["model", END])
-    return finish(g.compile(checkpointer=checkpointer), INITIAL)
+    return finish(
+        g.compile(checkpointer=checkpointer), lambda q: {**INITIAL, "messages": [user(q)]}
+    )
 
 
 def _call_key(name: str, args: dict[str, Any]) -> str:

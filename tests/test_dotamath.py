@@ -1,0 +1,157 @@
+"""The math agents' graphs, driven by the scripted model, with a real sandboxed kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolpath.agents.dotamath import math_agent
+from toolpath.agents.math_baselines import cot_agent, pot_agent
+from toolpath.agents.prompts import math_demos
+from toolpath.errors import ConfigError
+from toolpath.tools.python import PythonKernel
+
+NATALIA = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+    "in May. How many clips did Natalia sell altogether in April and May?"
+)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    k = PythonKernel()
+    k.start()
+    yield k
+    k.shutdown()
+
+
+def run(agent, kernel, question=NATALIA):
+    try:
+        return agent.invoke(question, {"configurable": {"kernel": kernel}})
+    finally:
+        agent.close()
+
+
+def code(src: str) -> str:
+    return f"```python\n{src}\n```"
+
+
+def test_happy_path_reads_the_real_output(scripted, kernel):
+    model = scripted(
+        [
+            "1. Clips sold in May.\n2. Total.",
+            code("may = 48 // 2\nprint('may:', may)\nprint('total:', 48 + may)")
+            + "\n```output\ntotal: 99\n```",
+            "She sold 72 clips. \\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "72"
+    assert state["status"] == "answered"
+    assert state["rounds"] == 1
+    shown = model.requests[2].messages[-1]["content"]
+    assert "may: 24\ntotal: 72" in shown  # the real interpreter output
+    assert "99" not in shown  # never the output the model made up
+    assert [r["node"] for r in state["trace"]] == [
+        "decompose",
+        "write_code",
+        "run_code",
+        "conclude",
+    ]
+    # the demonstrations and system prompt lead every request; the code turn stops at outputs
+    assert model.requests[0].messages[0]["role"] == "system"
+    assert "```output" in model.requests[1].stop
+
+
+def test_self_correction_after_a_runtime_error(scripted, kernel):
+    model = scripted(
+        [
+            "1. May.\n2. Total.",
+            code("print(48 + mya)"),
+            "I misspelled the variable.\n" + code("may = 48 / 2\nprint('total:', int(48 + may))"),
+            "\\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "72"
+    assert state["rounds"] == 2
+    reflect_turn = model.requests[2].messages[-1]["content"]
+    assert "NameError" in reflect_turn and "mya" in reflect_turn
+    assert "total: 72" in model.requests[3].messages[-1]["content"]
+    assert [r["node"] for r in state["trace"]][:5] == [
+        "decompose",
+        "write_code",
+        "run_code",
+        "reflect",
+        "run_code",
+    ]
+
+
+def test_state_persists_within_a_problem(scripted, kernel):
+    model = scripted(
+        [
+            "plan",
+            code("base = 48\nprint(base)"),
+            "Now the rest.\n" + code("print('total:', base + base // 2)"),
+            "\\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert "total: 72" in model.requests[3].messages[-1]["content"]
+    assert state["answer"] == "72"
+
+
+def test_rounds_are_bounded_and_the_answer_falls_back(scripted, kernel):
+    model = scripted(
+        ["plan", code("1/0")]
+        + ["Try again.\n" + code("1/0")] * 2
+        + ["I could not finish; it is 7."]
+    )
+    state = run(math_agent(model, max_rounds=3), kernel)
+    assert state["rounds"] == 3
+    last_turn = model.requests[-1].messages[-1]["content"]
+    assert "No more runs are left" in last_turn
+    assert state["answer"] == "7"  # ToRA fallback: the last number
+
+
+def test_empty_or_implausible_output_triggers_reflection(scripted, kernel):
+    model = scripted(["plan", code("x = 72"), code("x = 72\nprint(x)"), "\\boxed{72}"])
+    state = run(math_agent(model), kernel)
+    assert "printed nothing" in model.requests[2].messages[-1]["content"]
+    assert state["answer"] == "72"
+
+
+def test_empty_question_is_refused(scripted):
+    with pytest.raises(ConfigError, match="empty"):
+        math_agent(scripted([])).invoke("   ")
+
+
+def test_pot_answer_is_the_last_printed_line(scripted, kernel):
+    model = scripted([code("print('working')\nprint(48 + 48 // 2)")])
+    state = run(pot_agent(model), kernel)
+    assert state["answer"] == "72"
+    assert state["rounds"] == 1
+
+
+def test_pot_error_gives_no_answer(scripted, kernel):
+    state = run(pot_agent(scripted([code("raise ValueError('x')")])), kernel)
+    assert state["answer"] is None and state["status"] == "failed"
+
+
+def test_cot_extracts_the_boxed_answer(scripted):
+    model = scripted(["48 / 2 = 24 in May, so 48 + 24 = 72. \\boxed{72}"])
+    state = cot_agent(model).invoke(NATALIA)
+    assert state["answer"] == "72"
+    assert model.requests[0].messages[-1]["content"].startswith("Problem: Natalia")
+
+
+def test_demonstrations_come_from_train_with_real_outputs(kernel):
+    from toolpath.evals.datasets import gsm8k
+
+    train = {e.question for e in gsm8k("train")}
+    test = {e.question for e in gsm8k("test")}
+    for demo in math_demos():
+        assert demo["question"] in train and demo["question"] not in test
+        kernel.reset()
+        assert kernel.execute(demo["code"]).stdout.strip() == demo["output"]
+        kernel.reset()
+        assert kernel.execute(demo["pot"]).stdout.strip() == demo["pot_output"]

@@ -1,0 +1,482 @@
+"""The benchmark harness every task family runs through.
+
+A task family (:class:`TaskFamily`) only knows how to load its examples, run one episode
+and score one record. This module owns everything else: concurrency, durable JSONL
+results (one fsync'ed line per finished episode), resume after a crash or a kill, a
+progress bar, and the summary table and plot that compare methods.
+
+Results live in ``out_dir/<method>.jsonl``. A line is written only once an episode is
+finished, so a killed run loses at most the episodes that were in flight; running the same
+command again skips every id already on disk and re-runs the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from toolpath.errors import ConfigError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+"""One JSONL line. ``run_one`` returns it (with ``"id"``); the harness adds ``"method"``,
+``"seconds"``, ``"error"`` (``None`` or ``"ExcType: message"``) and ``"scores"``."""
+
+
+@dataclass
+class Example:
+    """One benchmark item: a stable ``id``, the ``question`` and the ``gold`` answer."""
+
+    id: str
+    question: str
+    gold: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskFamily(Protocol):
+    """What a benchmark provides; the harness does the rest."""
+
+    name: str
+
+    def load(
+        self, *, data: str | Path | None = None, limit: int | None = None
+    ) -> Iterable[Example]:
+        """The examples, from ``data`` (a file or folder) or the default location."""
+        ...
+
+    async def run_one(self, example: Example, agent: Any) -> Record:
+        """Run one episode with ``agent`` (whatever the caller built) and return its record."""
+        ...
+
+    def score(self, record: Record) -> dict[str, float]:
+        """Scores in [0, 1] for one successful record, e.g. ``{"strict": 1.0, "lenient": 1.0}``."""
+        ...
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_eval` returns: the records of the requested examples and the summary."""
+
+    out_dir: Path
+    records: list[Record]
+    summary: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- JSONL files
+
+
+def _scan(path: Path, *, repair: bool) -> list[Record]:
+    """Parse a results file; with ``repair``, truncate a torn (unterminated) last line.
+
+    A last line without its newline was cut off by a kill mid-write, unless it parses as a
+    complete record, in which case it is kept (and, with ``repair``, terminated).
+    """
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records: list[Record] = []
+    end = data.rfind(b"\n") + 1  # bytes up to and including the last newline
+    for lineno, raw in enumerate(data[:end].splitlines(), start=1):
+        if not raw.strip():
+            continue
+        rec = _parse(raw)
+        if rec is None:
+            log.warning("%s: line %d is not a valid record; skipped", path, lineno)
+        else:
+            records.append(rec)
+    tail = data[end:]
+    rec = _parse(tail) if tail.strip() else None
+    if rec is not None:
+        records.append(rec)
+    elif tail.strip():
+        log.warning("%s: dropping a torn last line (%d bytes)", path, len(tail))
+    if repair and tail:
+        with path.open("r+b") as f:
+            if rec is None:
+                f.truncate(end)
+            else:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+    return records
+
+
+def _parse(raw: bytes) -> Record | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and "id" in obj else None
+
+
+def load_records(path: Path) -> list[Record]:
+    """Every complete record in a results file, skipping a torn last line (file untouched)."""
+    return _scan(Path(path), repair=False)
+
+
+def _dump(record: Record) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _rewrite(path: Path, records: list[Record]) -> None:
+    """Atomically replace ``path`` with ``records``."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as f:
+        f.writelines(_dump(r) for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Appender:
+    """Appends records one line at a time: write, flush, fsync, under a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("ab")
+        self._lock = asyncio.Lock()
+
+    async def append(self, record: Record) -> None:
+        line = _dump(record)
+        async with self._lock:  # no await inside: a line is never cut by a cancellation
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _scores(task: TaskFamily, record: Record) -> dict[str, float]:
+    """The task's scores for a record; all zeros for an errored record."""
+    try:
+        scores = {k: float(v) for k, v in task.score(record).items()}
+    except Exception as exc:
+        if not record.get("error"):
+            log.warning("scoring %s failed: %s", record.get("id"), _error_text(exc))
+        return {}
+    return {k: 0.0 for k in scores} if record.get("error") else scores
+
+
+async def _episode(
+    task: TaskFamily, example: Example, agent: Any, method: str, timeout: float | None
+) -> Record:
+    """Run one example; any exception (or a timeout) becomes an error record."""
+    start = time.perf_counter()
+    error: str | None = None
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            result = await task.run_one(example, agent)
+        if not isinstance(result, dict):
+            raise TypeError(f"run_one returned {type(result).__name__}, not a dict")
+        record: Record = dict(result)
+    except Exception as exc:
+        expired = isinstance(exc, TimeoutError) and deadline.expired()
+        error = (
+            f"TimeoutError: episode took longer than {timeout}s" if expired else _error_text(exc)
+        )
+        record = {"gold": example.gold}
+    if record.get("id", example.id) != example.id:
+        log.warning("run_one returned id %r for example %r", record["id"], example.id)
+    record["id"] = example.id
+    record["method"] = method
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    record["error"] = error
+    record["scores"] = _scores(task, record)
+    return record
+
+
+class _Bar:
+    """A rich progress bar (or nothing) that shows the running accuracy."""
+
+    def __init__(self, method: str, total: int, done: list[Record], enabled: bool) -> None:
+        self._sums: dict[str, float] = {}
+        self._n = 0
+        for record in done:
+            self._add(record)
+        self._progress: Any = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[acc]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._task = self._progress.add_task(
+            method, total=total, completed=len(done), acc=self._acc()
+        )
+        self._progress.start()
+
+    def _add(self, record: Record) -> None:
+        self._n += 1
+        for key, value in (record.get("scores") or {}).items():
+            self._sums[key] = self._sums.get(key, 0.0) + float(value)
+
+    def _acc(self) -> str:
+        """Running accuracy on "lenient" (else the first score key); errors count as 0."""
+        key = "lenient" if "lenient" in self._sums else next(iter(self._sums), None)
+        return f"{key} {100 * self._sums[key] / self._n:.1f}%" if key else ""
+
+    def advance(self, record: Record) -> None:
+        self._add(record)
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, acc=self._acc())
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+async def run_eval(
+    task: TaskFamily,
+    examples: Iterable[Example],
+    agent: Any,
+    *,
+    out_dir: Path,
+    method: str,
+    concurrency: int = 1,
+    progress: bool = True,
+    episode_timeout: float | None = None,
+    retry_errors: bool = False,
+) -> RunResult:
+    """Run ``task`` on ``examples`` with ``agent``, durably, resuming what is on disk.
+
+    Each finished episode is appended to ``out_dir/<method>.jsonl`` and fsync'ed. Ids
+    already there are skipped (a torn last line is dropped and re-run); with
+    ``retry_errors`` the ids whose saved record has an error are run again. An exception or
+    a timeout in one episode is recorded as its ``error`` (scores zero) and the run goes on.
+    Afterwards ``summary.json``, ``summary.md`` and ``plot.png`` are written for every
+    method in ``out_dir``. On interruption the finished records are already on disk and the
+    exception propagates.
+    """
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
+    examples = list(examples)
+    ids = [ex.id for ex in examples]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ConfigError(f"example ids must be unique; repeated: {', '.join(dupes)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{method}.jsonl"
+
+    saved = {r["id"]: r for r in _scan(path, repair=True)}  # last line wins
+    if retry_errors and any(r.get("error") for r in saved.values()):
+        saved = {i: r for i, r in saved.items() if not r.get("error")}
+        _rewrite(path, list(saved.values()))
+    done = [saved[i] for i in ids if i in saved]
+    todo = [ex for ex in examples if ex.id not in saved]
+    if done:
+        log.info("%s: resuming, %d of %d already done", method, len(done), len(examples))
+
+    new: dict[str, Record] = {}
+    appender = _Appender(path)
+    bar = _Bar(method, len(examples), done, progress)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(example: Example) -> None:
+        async with semaphore:
+            record = await _episode(task, example, agent, method, episode_timeout)
+            await appender.append(record)
+            new[example.id] = record
+            bar.advance(record)
+
+    jobs = [asyncio.create_task(one(ex)) for ex in todo]
+    try:
+        await asyncio.gather(*jobs)
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        raise
+    finally:
+        bar.stop()
+        appender.close()
+
+    summary = summarize(out_dir, task)
+    try:
+        plot(summary, out_dir / "plot.png")
+    except MissingDependencyError as exc:
+        log.warning("no plot: %s", exc)
+    records = [new.get(i) or saved[i] for i in ids]
+    return RunResult(out_dir=out_dir, records=records, summary=summary)
+
+
+def run_eval_sync(
+    task: TaskFamily,
+    examples: Iterable[Example],
+    agent: Any,
+    *,
+    out_dir: Path,
+    method: str,
+    concurrency: int = 1,
+    progress: bool = True,
+    episode_timeout: float | None = None,
+    retry_errors: bool = False,
+) -> RunResult:
+    """:func:`run_eval` for synchronous callers (runs its own event loop)."""
+    return asyncio.run(
+        run_eval(
+            task,
+            examples,
+            agent,
+            out_dir=out_dir,
+            method=method,
+            concurrency=concurrency,
+            progress=progress,
+            episode_timeout=episode_timeout,
+            retry_errors=retry_errors,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- reports
+
+
+_USAGE_KEYS = (
+    "prompt",
+    "completion",
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _tokens(value: Any) -> float | None:
+    """Total tokens from an int or a usage dict (prompt + completion, or its total)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        for key in ("total", "total_tokens"):
+            if isinstance(value.get(key), int | float):
+                return float(value[key])
+        parts = [value[k] for k in _USAGE_KEYS if isinstance(value.get(k), int | float)]
+        return float(sum(parts)) if parts else None
+    return None
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _method_summary(task: TaskFamily, records: list[Record]) -> dict[str, Any]:
+    per_record = [_scores(task, r) for r in records]
+    keys: list[str] = []
+    for s in per_record:
+        keys.extend(k for k in s if k not in keys)
+    n = len(records)
+    scores = {k: round(100 * sum(s.get(k, 0.0) for s in per_record) / n, 2) for k in keys}
+    tokens = [t for t in (_tokens(r.get("tokens")) for r in records) if t is not None]
+    rounds = [
+        float(r["tool_rounds"]) for r in records if isinstance(r.get("tool_rounds"), int | float)
+    ]
+    seconds = [float(r["seconds"]) for r in records if isinstance(r.get("seconds"), int | float)]
+    return {
+        "n": n,
+        "errors": sum(1 for r in records if r.get("error")),
+        "scores": scores,
+        "tokens": _mean(tokens),
+        "seconds": _mean(seconds),
+        "tool_rounds": _mean(rounds),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def summarize(out_dir: Path, task: TaskFamily) -> dict[str, Any]:
+    """Summarize every ``<method>.jsonl`` in ``out_dir``; write summary.json and summary.md.
+
+    Per method: ``n``, ``errors``, each score key's mean as a percentage (errored records
+    count as zero), and the mean ``tokens``, ``seconds`` and ``tool_rounds`` where present.
+    Records are re-scored with ``task.score``, so a fixed scorer applies to old runs.
+    """
+    out_dir = Path(out_dir)
+    methods: dict[str, Any] = {}
+    for path in sorted(out_dir.glob("*.jsonl")):
+        records = list({r["id"]: r for r in load_records(path)}.values())
+        if records:
+            methods[path.stem] = _method_summary(task, records)
+    keys: list[str] = []
+    for m in methods.values():
+        keys.extend(k for k in m["scores"] if k not in keys)
+    summary = {"task": task.name, "score_keys": keys, "methods": methods}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+    head = ["method", "n", "errors", *(f"{k} %" for k in keys), "tokens", "seconds", "tool rounds"]
+    lines = [f"# {task.name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in methods.items():
+        cells = [name, m["n"], m["errors"], *(m["scores"].get(k) for k in keys)]
+        cells += [m["tokens"], m["seconds"], m["tool_rounds"]]
+        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    """Write a PNG bar chart comparing the methods of ``summary`` on each score key."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError("plotting needs matplotlib: pip install matplotlib") from exc
+    methods: dict[str, Any] = summary.get("methods", {})
+    keys: list[str] = list(summary.get("score_keys", []))
+    fig = Figure(figsize=(min(16.0, 4.0 + 0.8 * len(keys) * max(1, len(methods))), 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if not methods or not keys:
+        ax.text(0.5, 0.5, "no results", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        width = 0.8 / len(methods)
+        for i, (name, m) in enumerate(methods.items()):
+            xs = [k + (i - (len(methods) - 1) / 2) * width for k in range(len(keys))]
+            ys = [m["scores"].get(key, 0.0) for key in keys]
+            bars = ax.bar(xs, ys, width, label=f"{name} (n={m['n']})")
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.set_xticks(range(len(keys)), keys)
+        ax.set_ylabel("score (%)")
+        ax.set_ylim(0, max(100.0, math.ceil(max(ax.get_ylim()))))
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(str(summary.get("task", "")))
+    fig.tight_layout()
+    fig.savefig(str(path), format="png", dpi=120)
