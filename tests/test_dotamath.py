@@ -155,3 +155,15 @@ def test_demonstrations_come_from_train_with_real_outputs(kernel):
         assert kernel.execute(demo["code"]).stdout.strip() == demo["output"]
         kernel.reset()
         assert kernel.execute(demo["pot"]).stdout.strip() == demo["pot_output"]
+
+
+def test_fallback_reads_the_value_of_the_last_labelled_line(scripted, kernel):
+    model = scripted(
+        [
+            "plan",
+            code("print('eggs:', 9)\nprint('total earnings:', 18)"),
+            "The total earnings are $18 for 1 day.",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "18"  # program output wins over the last number in the text

@@ -171,7 +171,7 @@ def _answer_or_code(
     if code is not None:
         return {"code": code, "code_changed": True}
     if fallback:
-        output = None if state.get("failed") else state.get("output")
+        output = None if state.get("failed") else _last_value(state.get("output") or "")
         answer = extract_answer(text, program_output=output)
         return {
             "answer": answer,
@@ -179,3 +179,10 @@ def _answer_or_code(
             "code_changed": False,
         }
     return {"code_changed": False}
+
+
+def _last_value(output: str) -> str | None:
+    """The value on the program's last printed line, without its ``label:`` (our prints
+    are labelled by design)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return lines[-1].rsplit(":", 1)[-1].strip() or None if lines else None
