@@ -1,5 +1,5 @@
 # The two commands in README.md:
-#   make demo   set everything up, then answer a question with the embedded default model
+#   make demo   set everything up, then answer a question and solve a math problem on the embedded model
 #   make test   set everything up, then run lint, type checks and the whole test suite
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 EXTRAS ?= all,dev
 QUESTION ?= What is 1234 * 5678? Use the calculator.
+PROBLEM  ?= Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?
 
 .PHONY: setup demo test lint pytest bench clean
 
@@ -23,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/toolpath models pull
 	$(VENV)/bin/toolpath run "$(QUESTION)" --tools calculator --model local
+	$(VENV)/bin/toolpath solve "$(PROBLEM)" --model local
 
 lint: setup
 	$(VENV)/bin/ruff check toolpath tests benchmarks

@@ -167,3 +167,27 @@ def test_fallback_reads_the_value_of_the_last_labelled_line(scripted, kernel):
     )
     state = run(math_agent(model), kernel)
     assert state["answer"] == "18"  # program output wins over the last number in the text
+
+
+def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(scripted, tmp_path):
+    import json
+
+    from toolpath.evals.harness import Example, run_eval_sync
+    from toolpath.evals.math_tasks import MathTask
+    from toolpath.tools.python import KernelPool
+
+    model = scripted([code("import os\nos._exit(3)"), code("print(72)")])
+    examples = [Example("a", "Kill the kernel.", "1"), Example("b", NATALIA, "72")]
+    pool = KernelPool(size=1)
+    task = MathTask("gsm8k", lambda **_: examples, kernels=pool)
+    try:
+        result = run_eval_sync(
+            task, examples, pot_agent(model), out_dir=tmp_path, method="pot", progress=False
+        )
+    finally:
+        pool.close()
+    records = {r["id"]: r for r in result.records}
+    assert records["a"]["error"].startswith("KernelError: KernelDied")
+    assert records["b"]["error"] is None and records["b"]["correct_strict"] is True
+    lines = (tmp_path / "pot.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == ["a", "b"]

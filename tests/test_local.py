@@ -96,3 +96,20 @@ def test_url_spec_lists_the_served_model(local_model):
     # native mode on llama.cpp: the model writes a ```json block, which is parsed as a last resort
     assert "7006652" in (state["answer"] or "").replace(",", "")
     remote.close()
+
+
+def test_dotamath_solves_a_problem_end_to_end(local_model):
+    from toolpath.agents.dotamath import math_agent
+
+    agent = math_agent(local_model)
+    try:
+        state = agent.invoke(
+            "Natalia sold clips to 48 of her friends in April, and then she sold half as many "
+            "clips in May. How many clips did Natalia sell altogether in April and May?"
+        )
+    finally:
+        agent.close()
+    assert state["answer"] is not None and state["rounds"] >= 1
+    assert "72" in state["answer"]
+    outputs = [m["content"] for m in state["messages"] if m["content"].startswith("```output")]
+    assert outputs and "72" in outputs[-1]  # the real interpreter printed it

@@ -4,6 +4,7 @@ The public API is small and imported lazily, so ``import toolpath`` stays fast:
 
 - :func:`tool` turns a typed function into a :class:`Tool`;
 - :func:`tool_agent` builds the single-model tool agent;
+- :func:`math_agent` builds DotaMath, which writes and runs Python in a sandboxed kernel;
 - :func:`load_model` turns a model spec (``"local"``, ``"openai:gpt-4o-mini"``, ...) into a ChatModel.
 """
 
@@ -19,13 +20,24 @@ _LAZY = {
     "tool": "toolpath.tools.base",
     "Tool": "toolpath.tools.base",
     "tool_agent": "toolpath.agents.react",
+    "math_agent": "toolpath.agents.dotamath",
     "load_model": "toolpath.llm.specs",
     "ChatModel": "toolpath.llm.base",
 }
 
-__all__ = ["ChatModel", "Tool", "ToolError", "ToolpathError", "load_model", "tool", "tool_agent"]
+__all__ = [
+    "ChatModel",
+    "Tool",
+    "ToolError",
+    "ToolpathError",
+    "load_model",
+    "math_agent",
+    "tool",
+    "tool_agent",
+]
 
 if TYPE_CHECKING:
+    from toolpath.agents.dotamath import math_agent
     from toolpath.agents.react import tool_agent
     from toolpath.llm.base import ChatModel
     from toolpath.llm.specs import load_model

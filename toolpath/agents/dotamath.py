@@ -23,6 +23,7 @@ from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_r
 from toolpath.agents.mathbase import (
     CODE_STOP,
     KernelSource,
+    execute,
     MathState,
     extract_code,
     initial_state,
@@ -104,7 +105,7 @@ def math_agent(
         if code is None:
             output, why = "(no program)", "no ```python block was written"
         else:
-            result = kernels.get(config).execute(code, timeout=code_timeout)
+            result = execute(kernels.get(config), code, code_timeout)
             output = result.text()
             why = result.error if not result.ok else looks_wrong(result.stdout)
             if result.timed_out:

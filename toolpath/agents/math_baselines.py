@@ -15,7 +15,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
-from toolpath.agents.mathbase import CODE_STOP, KernelSource, MathState, extract_code, initial_state
+from toolpath.agents.mathbase import (
+    CODE_STOP,
+    KernelSource,
+    MathState,
+    execute,
+    extract_code,
+    initial_state,
+)
 from toolpath.agents.prompts import math_demos, prompt
 from toolpath.evals.grading import extract_answer
 from toolpath.llm.base import ChatModel, Message, assistant, system, user
@@ -55,7 +62,7 @@ def pot_agent(
         code = state.get("code")
         if code is None:
             return {"status": "failed", "rounds": 0, "output": "(no program)"}
-        result = kernels.get(config).execute(code, timeout=code_timeout)
+        result = execute(kernels.get(config), code, code_timeout)
         lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
         answer = lines[-1] if result.ok and lines else None
         record = {"node": "run_code", "seconds": time.perf_counter() - start, "ok": result.ok}

@@ -13,7 +13,7 @@ import re
 import threading
 from typing import Annotated, Any, TypedDict
 
-from toolpath.errors import ConfigError
+from toolpath.errors import ConfigError, KernelError
 from toolpath.llm.base import Message
 
 FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
@@ -55,6 +55,15 @@ def extract_code(text: str) -> str | None:
     blocks = [b.strip() for b in FENCE.findall(text or "")]
     blocks = [b for b in blocks if b]
     return blocks[-1] if blocks else None
+
+
+def execute(kernel: Any, code: str, timeout: float) -> Any:
+    """Run ``code`` in the kernel; a kernel that died (and was restarted) ends the episode
+    with :class:`~toolpath.errors.KernelError`, so an eval marks it as an error and moves on."""
+    result = kernel.execute(code, timeout=timeout)
+    if result.error and result.error.startswith("KernelDied"):
+        raise KernelError(result.error)
+    return result
 
 
 def looks_wrong(output: str) -> str | None:
