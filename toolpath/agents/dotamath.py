@@ -23,8 +23,8 @@ from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_r
 from toolpath.agents.mathbase import (
     CODE_STOP,
     KernelSource,
-    execute,
     MathState,
+    execute,
     extract_code,
     initial_state,
     looks_wrong,
