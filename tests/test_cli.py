@@ -94,3 +94,22 @@ def test_run_answers_with_a_real_calculator_call(local_model_path):
     assert res.returncode == 0, res.stderr
     assert "7006652" in res.stdout.replace(",", "")
     assert "tool Observation from calculator: 7006652" in res.stderr
+
+
+def test_solve_refuses_an_empty_question():
+    res = toolpath("solve", "   ", "--model", "bogus:x")
+    assert res.returncode == 2
+    assert "question is empty" in res.stderr
+
+
+def test_eval_refuses_unknown_benchmark_and_method():
+    bad_bench = toolpath("eval", "gsm9k", "--model", "bogus:x")
+    assert bad_bench.returncode == 2 and "gsm8k" in bad_bench.stderr
+    bad_method = toolpath("eval", "gsm8k", "--method", "dotamath,magic")
+    assert bad_method.returncode == 2 and "magic" in bad_method.stderr
+
+
+def test_solve_and_eval_help():
+    assert "boxed" in toolpath("solve", "--help").stdout
+    help_text = toolpath("eval", "--help").stdout
+    assert "resumes" in help_text and "--limit" in help_text
