@@ -27,8 +27,8 @@ demo: setup
 	$(VENV)/bin/toolpath solve "$(PROBLEM)" --model local
 
 lint: setup
-	$(VENV)/bin/ruff check toolpath tests benchmarks
-	$(VENV)/bin/ruff format --check toolpath tests benchmarks
+	$(VENV)/bin/ruff check toolpath tests benchmarks examples
+	$(VENV)/bin/ruff format --check toolpath tests benchmarks examples
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when no tests ran; treat that as success, pass everything else through.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import operator
+from typing import Annotated, Any, TypedDict
 
 import pytest
+from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents import sqlite_checkpointer
 from toolpath.agents.react import tool_agent
@@ -133,7 +136,7 @@ def test_stream_emits_tokens_and_updates(scripted):
     tokens = "".join(e[1]["delta"] for e in events if e[0] == "custom")
     assert '"final_answer"' in tokens and "3*3" in tokens
     nodes = [next(iter(e[1])) for e in events if e[0] == "updates"]
-    assert nodes == ["model", "tools", "model"]
+    assert nodes == ["start", "model", "tools", "model"]
 
 
 async def test_async_invoke(scripted):
@@ -183,3 +186,22 @@ def test_native_mode_reads_bare_json_and_hermes_tags(scripted):
     results = [m["content"] for m in state["messages"] if m["role"] == "tool"]
     assert "calculator: 42\n" in results[0] and "calculator: 41\n" in results[1]
     assert state["answer"] == '{"name": "Bob", "age": 3}'  # JSON that is not a call is an answer
+
+
+def test_works_as_a_subgraph_with_dict_input(scripted):
+    class Parent(TypedDict, total=False):
+        messages: Annotated[list[dict[str, Any]], operator.add]
+        answer: str | None
+        status: str
+
+    model = scripted([call("calculator", expression="6*7"), final("42"), final("again")])
+    parent = StateGraph(Parent)
+    parent.add_node("agent", tool_agent([calculator], model))
+    parent.add_edge(START, "agent")
+    parent.add_edge("agent", END)
+    graph = parent.compile()
+    state = graph.invoke({"messages": [{"role": "user", "content": "6*7?"}]})
+    assert state["answer"] == "42" and state["status"] == "answered"
+    # a later run that carries the finished status in still runs (start resets it)
+    again = graph.invoke({**state, "messages": [{"role": "user", "content": "more?"}]})
+    assert again["answer"] == "again"

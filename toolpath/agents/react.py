@@ -1,8 +1,9 @@
 """A single-model tool agent: a model node and a tool node in a loop, with a step cap.
 
-    START -> model -> (tools -> model)* -> END
+    START -> start -> model -> (tools -> model)* -> END
 
-The model node asks the model for its next move (:func:`toolpath.llm.toolcall.decide`).
+``start`` resets the run's bookkeeping (so the graph also works as a subgraph and on a
+thread that continues a conversation). The model node asks the model for its next move (:func:`toolpath.llm.toolcall.decide`).
 A tool call goes to the tool node; a final answer ends the run; a reply that cannot be
 used goes back to the model with the error, at most ``max_repairs`` times in a row.
 A tool failure is an observation too. Near the step cap, or after the model repeats an
@@ -40,15 +41,6 @@ class ToolAgentState(TypedDict, total=False):
     trace: Annotated[list[dict[str, Any]], operator.add]
 
 
-INITIAL: dict[str, Any] = {
-    "answer": None,
-    "status": "running",
-    "steps": 0,
-    "failures": 0,
-    "force_final": False,
-}
-
-
 def tool_agent(
     tools: Sequence[Tool | Any] = (),
     model: ChatModel | str | None = None,
@@ -71,6 +63,17 @@ def tool_agent(
     toolset = as_tools(tools)
     by_name = {t.name: t for t in toolset}
 
+    def start(state: ToolAgentState) -> dict[str, Any]:
+        """Reset the per-run bookkeeping; earlier turns of the thread stay in ``messages``."""
+        return {
+            "answer": None,
+            "status": "running",
+            "steps": 0,
+            "failures": 0,
+            "force_final": False,
+            "run_start": len(state.get("messages", [])) - 1,
+        }
+
     def call_model(state: ToolAgentState) -> dict[str, Any]:
         steps = state.get("steps", 0) + 1
         force = state.get("force_final", False) or steps >= max_steps
@@ -87,8 +90,6 @@ def tool_agent(
         assert decision.completion is not None
         record = model_record("model", decision.completion)
         update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
-        if steps == 1:
-            update["run_start"] = len(state["messages"]) - 1
         if decision.final is not None:
             return {**update, "answer": decision.final, "status": "answered"}
         if decision.error is not None:
@@ -150,14 +151,14 @@ def tool_agent(
         return END if state.get("status") != "running" else "model"
 
     g = StateGraph(ToolAgentState)
+    g.add_node("start", start)
     g.add_node("model", call_model)
     g.add_node("tools", call_tools)
-    g.add_edge(START, "model")
+    g.add_edge(START, "start")
+    g.add_edge("start", "model")
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
     g.add_conditional_edges("tools", after_tools, ["model", END])
-    return finish(
-        g.compile(checkpointer=checkpointer), lambda q: {**INITIAL, "messages": [user(q)]}
-    )
+    return finish(g.compile(checkpointer=checkpointer), lambda q: {"messages": [user(q)]})
 
 
 def _call_key(name: str, args: dict[str, Any]) -> str:
