@@ -72,3 +72,16 @@ class DatasetError(ConfigError):
 
 class KernelError(ToolError):
     """A sandboxed code kernel could not be started or restarted, or was used after shutdown."""
+
+
+class PlanError(ToolpathError):
+    """No plan: a bad subtask tree, a subtask type no tool serves, or no tool path at all."""
+
+    exit_code = 2
+
+
+class ImageError(ToolpathError):
+    """An image file that is missing, unreadable or not an image, or an array that is not
+    an RGB image."""
+
+    exit_code = 2
