@@ -192,6 +192,47 @@ def solve(
     typer.echo(f"\\boxed{{{final['answer']}}}")
 
 
+@app.command()
+def chat(
+    agent: Annotated[
+        str, typer.Option(help="tools (a conversation that can call tools) or math (DotaMath).")
+    ] = "tools",
+    model: ModelOpt = "local",
+    tools: Annotated[
+        str, typer.Option("--tools", "-t", help="Comma-separated built-in tools to enable.")
+    ] = "calculator",
+    history_file: Annotated[
+        str | None,
+        typer.Option(help="Input history file (default ~/.cache/toolpath/chat_history)."),
+    ] = None,
+    sessions: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite file of conversations (default ~/.cache/toolpath/chat_sessions.db)."
+        ),
+    ] = None,
+) -> None:
+    """Talk with an agent in an interactive REPL: answers stream, tool calls and code runs
+    show in panels, and the conversation is remembered (/save NAME, /load NAME, also after
+    a restart). Enter submits; a line ending with \\ continues, Esc+Enter (Alt+Enter) adds a
+    newline; Ctrl-C stops a generation; Ctrl-D exits. /help lists the commands."""
+    from toolpath.chat import ChatSession, check_agent, run_repl
+    from toolpath.llm.specs import load_model
+    from toolpath.tools import get_tools
+
+    check_agent(agent)
+    enabled = [t.name for t in get_tools([t for t in tools.split(",") if t.strip()])]
+
+    def load(spec: str) -> Any:
+        with progress_bar() as bar:
+            return load_model(spec, progress=bar)
+
+    session = ChatSession(
+        load(model), agent=agent, enabled=enabled, sessions_db=sessions, loader=load
+    )
+    run_repl(session, history_file)
+
+
 @app.command("eval")
 def eval_cmd(
     benchmark: Annotated[
