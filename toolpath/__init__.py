@@ -21,6 +21,7 @@ _LAZY = {
     "Tool": "toolpath.tools.base",
     "tool_agent": "toolpath.agents.react",
     "math_agent": "toolpath.agents.dotamath",
+    "costa_agent": "toolpath.agents.costa",
     "load_model": "toolpath.llm.specs",
     "ChatModel": "toolpath.llm.base",
 }
@@ -30,6 +31,7 @@ __all__ = [
     "Tool",
     "ToolError",
     "ToolpathError",
+    "costa_agent",
     "load_model",
     "math_agent",
     "tool",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from toolpath.agents.costa import costa_agent
     from toolpath.agents.dotamath import math_agent
     from toolpath.agents.react import tool_agent
     from toolpath.llm.base import ChatModel

@@ -1,0 +1,114 @@
+"""The CoSTA* agent graph on the real image tools, driven by the scripted model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolpath.agents.costa import costa_agent
+from toolpath.errors import PlanError
+from toolpath.evals.costa_tasks import generate
+from toolpath.tools.image import ImageState
+from toolpath.tools.image_domain import ImageDomain
+
+
+def tree_reply(task, *, drop_locate: bool = False) -> str:
+    subtasks = [
+        {
+            "id": f"s{s.id}",
+            "type": s.type,
+            "params": s.params,
+            "parents": [f"s{p}" for p in s.parents],
+        }
+        for s in task.subtasks
+    ]
+    if drop_locate:  # the model forgot to locate the object before editing it
+        located = {s["id"] for s in subtasks if s["type"] == "locate"}
+        subtasks = [s for s in subtasks if s["id"] not in located]
+        for s in subtasks:
+            s["parents"] = [p for p in s["parents"] if p not in located]
+    return json.dumps({"subtasks": subtasks})
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return generate(12, seed=5, min_subtasks=2, max_subtasks=4)
+
+
+def solve(agent, task):
+    return agent.invoke({"request": task.instruction, "context": ImageState(task.image)})
+
+
+def test_ground_truth_trees_are_solved_and_pass_the_exact_check(scripted, tasks):
+    for task in tasks[:6]:
+        state = solve(costa_agent(scripted([tree_reply(task)])), task)
+        assert state["status"] == "done", (task.instruction, state.get("reason"))
+        assert task.check(state["context"].image), task.instruction
+        assert len(state["executed"]) == len(task.subtasks)
+        assert all(step.cost >= 0 and 0 <= step.quality <= 1 for step in state["executed"])
+        assert state["expanded"] > 0
+
+
+def test_a_missing_locate_step_is_added(scripted, tasks):
+    task = next(
+        t for t in tasks if any(s.type == "recolor" or s.type == "remove" for s in t.subtasks)
+    )
+    state = solve(costa_agent(scripted([tree_reply(task, drop_locate=True)])), task)
+    assert any(s["type"] == "locate" for s in state["tree"])
+    assert state["status"] == "done" and task.check(state["context"].image)
+
+
+def test_malformed_tree_is_repaired_once_then_refused(scripted, tasks):
+    task = tasks[0]
+    model = scripted(['{"subtasks": [', tree_reply(task)])
+    state = solve(costa_agent(model), task)
+    assert state["status"] == "done"
+    assert "not usable" in model.requests[1].messages[-1]["content"]
+    with pytest.raises(PlanError, match="after one repair"):
+        solve(costa_agent(scripted(["nope", '{"subtasks": []}'])), task)
+
+
+def test_unsupported_subtask_type_is_named(scripted, tasks):
+    bad = json.dumps({"subtasks": [{"id": "a", "type": "teleport", "params": {}, "parents": []}]})
+    with pytest.raises(PlanError, match="teleport"):
+        solve(costa_agent(scripted([bad, bad])), tasks[0])
+
+
+class FlakyDomain(ImageDomain):
+    """The image domain with one tool that crashes the first time it runs."""
+
+    def __init__(self, broken: str) -> None:
+        super().__init__()
+        self.broken, self.crashes = broken, 0
+
+    def run(self, tool, kind, params, context):
+        if tool == self.broken and self.crashes == 0:
+            self.crashes += 1
+            raise RuntimeError("device lost")
+        return super().run(tool, kind, params, context)
+
+
+def test_a_crashing_tool_updates_the_table_and_the_search_replans(scripted, tasks, tmp_path):
+    task = next(t for t in tasks if any(s.type == "locate" for s in t.subtasks))
+    domain = FlakyDomain("locate_shape")  # the best-quality locate tool
+    table_path = tmp_path / "table.json"
+    agent = costa_agent(
+        scripted([tree_reply(task)]),
+        domain=domain,
+        alpha=0.0,
+        q_threshold=0.5,
+        table_path=table_path,
+    )
+    before = agent.table.get("locate_shape", "locate")
+    state = solve(agent, task)
+    assert domain.crashes == 1
+    assert state["replans"] >= 1
+    failed = [a for a in state["attempts"] if not a["ok"]]
+    assert failed[0]["tool"] == "locate_shape" and "device lost" in failed[0]["error"]
+    assert state["status"] == "done" and task.check(state["context"].image)
+    saved = json.loads(table_path.read_text())
+    entry = next(
+        e for e in saved["entries"] if e["tool"] == "locate_shape" and e["type"] == "locate"
+    )
+    assert entry["quality"] < before[1] and entry["failures"] == 1
