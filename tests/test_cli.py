@@ -113,3 +113,11 @@ def test_solve_and_eval_help():
     assert "boxed" in toolpath("solve", "--help").stdout
     help_text = toolpath("eval", "--help").stdout
     assert "resumes" in help_text and "--limit" in help_text
+
+
+def test_costa_refuses_an_unreadable_image(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    res = toolpath("costa", "Crop to the left half", "--image", str(text), "--model", "bogus:x")
+    assert res.returncode == 2
+    assert "notes.png" in res.stderr and res.stderr.strip().count("\n") == 0

@@ -233,6 +233,69 @@ def chat(
     run_repl(session, history_file)
 
 
+@app.command()
+def costa(
+    request: Annotated[
+        str,
+        typer.Argument(
+            help='The multi-step edit, e.g. "Recolor the red circle blue, then crop to the left half".'
+        ),
+    ],
+    image: Annotated[str, typer.Option("--image", "-i", help="The input image (PNG, JPEG, ...).")],
+    out_path: Annotated[
+        str, typer.Option("--out", "-o", help="Where to write the edited image.")
+    ] = "out.png",
+    alpha: Annotated[
+        float, typer.Option(help="0 = quality only ... 2 = cost only.", min=0.0, max=2.0)
+    ] = 1.0,
+    q_threshold: Annotated[
+        float, typer.Option(help="Prune paths whose quality falls below this.", min=0.0, max=1.0)
+    ] = 0.8,
+    table: Annotated[
+        str | None, typer.Option(help="A JSON cost table to learn into across runs.")
+    ] = None,
+    model: ModelOpt = "local",
+) -> None:
+    """Edit an image with CoSTA*: the model builds a subtask tree, A* picks the tools by cost
+    and quality, and every step is verified (a failure updates the table and re-plans).
+    Prints the executed path, its costs and the search statistics."""
+    from rich.table import Table
+
+    from toolpath.agents.costa import costa_agent
+    from toolpath.llm.specs import load_model
+    from toolpath.tools.image import ImageState, load_image, save_image
+
+    picture = load_image(image)
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    agent = costa_agent(llm, alpha=alpha, q_threshold=q_threshold, table_path=table)
+    state = agent.invoke({"request": request, "context": ImageState(picture)})
+    steps = Table("subtask", "type", "tool", "cost s", "quality", "ok")
+    types = {s["id"]: s["type"] for s in state.get("tree", [])}
+    for a in state.get("attempts", []):
+        steps.add_row(
+            a["subtask"],
+            types.get(a["subtask"], ""),
+            a["tool"],
+            f"{a['cost']:.4f}",
+            f"{a['quality']:.2f}",
+            "yes" if a["ok"] else f"no {a.get('error') or ''}",
+        )
+    out.print(steps)
+    executed = state.get("executed", [])
+    quality = 1.0
+    for step in executed:
+        quality *= step.quality
+    out.print(
+        f"total cost {sum(s.cost for s in executed):.4f} s, final quality {quality:.3f}, "
+        f"nodes expanded {state.get('expanded', 0)}, re-plans {state.get('replans', 0)}",
+        markup=False,
+    )
+    if state.get("status") != "done":
+        raise ToolpathError(f"the edit did not complete: {state.get('reason')}")
+    typer.echo(str(save_image(state["context"].image, out_path)))
+
+
 @app.command("eval")
 def eval_cmd(
     benchmark: Annotated[
