@@ -112,3 +112,30 @@ def test_a_crashing_tool_updates_the_table_and_the_search_replans(scripted, task
         e for e in saved["entries"] if e["tool"] == "locate_shape" and e["type"] == "locate"
     )
     assert entry["quality"] < before[1] and entry["failures"] == 1
+
+
+@pytest.mark.parametrize("search", ["astar", "ucs", "exhaustive", "greedy"])
+def test_a_given_tree_skips_the_model_for_every_search(scripted, tasks, search):
+    task = tasks[1]
+    tree = json.loads(tree_reply(task))["subtasks"]
+    model = scripted([])  # would fail if asked
+    agent = costa_agent(model, search=search, q_threshold=0.5)
+    state = agent.invoke(
+        {"request": task.instruction, "context": ImageState(task.image), "tree": tree}
+    )
+    assert model.requests == []
+    assert state["status"] == "done" and task.check(state["context"].image)
+
+
+def test_alpha_extremes_pick_quality_or_cost(scripted, tasks):
+    task = next(t for t in tasks if any(s.type == "locate" for s in t.subtasks))
+    tree = json.loads(tree_reply(task))["subtasks"]
+    chosen = {}
+    for alpha in (0.0, 2.0):
+        agent = costa_agent(scripted([]), alpha=alpha, q_threshold=0.0)
+        state = agent.invoke(
+            {"request": task.instruction, "context": ImageState(task.image), "tree": tree}
+        )
+        chosen[alpha] = {a["tool"] for a in state["attempts"] if a["type"] == "locate"}
+    assert "locate_shape" in chosen[0.0]  # best quality (0.97) at any cost
+    assert "locate_color" in chosen[2.0]  # cheapest (0.0026 s)

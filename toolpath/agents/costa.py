@@ -23,7 +23,17 @@ from typing import Any, Protocol, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
-from toolpath.agents.costa_search import Step, Subtask, SubtaskTree, ToolInfo, astar, prune
+from toolpath.agents.costa_search import (
+    Step,
+    Subtask,
+    SubtaskTree,
+    ToolInfo,
+    astar,
+    exhaustive,
+    greedy,
+    prune,
+    uniform_cost,
+)
 from toolpath.agents.costa_table import CostTable
 from toolpath.errors import ConfigError, PlanError
 from toolpath.llm.base import ChatModel, assistant, system, user
@@ -75,14 +85,19 @@ def costa_agent(
     q_threshold: float = 0.8,
     table_path: str | Path | None = None,
     max_replans: int = 10,
+    search: str = "astar",
 ) -> AgentGraph:
     """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
     image domain the context is an :class:`~toolpath.tools.image.ImageState`); the result
     state has the executed path (``executed``: real cost and quality per step), every
     ``attempts`` entry with its verifier score, ``expanded`` nodes and ``replans``.
-    ``alpha`` in [0, 2] trades quality (0) for cost (2)."""
+    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
+    baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
+    single-step tool, no search). A ``tree`` already in the input skips the model."""
     if not 0.0 <= alpha <= 2.0:
         raise ConfigError(f"alpha must be in [0, 2], got {alpha}")
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
     llm = as_model(model)
     if domain is None:
         from toolpath.tools.image_domain import ImageDomain
@@ -98,6 +113,16 @@ def costa_agent(
     schema = _tree_schema(list(dom.subtask_schemas))
 
     def build_tree(state: CostaState) -> dict[str, Any]:
+        fresh = {
+            "executed": [],
+            "attempts": [],
+            "expanded": 0,
+            "replans": 0,
+            "status": "running",
+            "reason": None,
+        }
+        if state.get("tree"):  # given (e.g. built once and shared by an eval's methods)
+            return {"tree": _parse_tree(json.dumps({"subtasks": state["tree"]}), dom), **fresh}
         messages = [instructions, user(state["request"])]
         trace = []
         for attempt in range(2):
@@ -126,18 +151,17 @@ def costa_agent(
                 ]
         raise AssertionError("unreachable")
 
-    def search(state: CostaState) -> dict[str, Any]:
+    def plan(state: CostaState) -> dict[str, Any]:
         tree = _search_tree(state["tree"])
         tools = prune(dom.tools, tree)
+        done = state.get("executed", [])
         try:
-            result = astar(
-                tree,
-                tools,
-                table,
-                alpha=alpha,
-                q_threshold=q_threshold,
-                done=state.get("executed", []),
-            )
+            if search == "greedy":
+                result = greedy(tree, tools, table, alpha=alpha, done=done)
+            else:
+                result = SEARCHES[search](
+                    tree, tools, table, alpha=alpha, q_threshold=q_threshold, done=done
+                )
         except PlanError as exc:
             return {"status": "failed", "reason": str(exc)}
         return {"plan": result.path, "expanded": state.get("expanded", 0) + result.expanded}
@@ -193,7 +217,7 @@ def costa_agent(
 
     g = StateGraph(CostaState)
     g.add_node("build_tree", build_tree)
-    g.add_node("search", search)
+    g.add_node("search", plan)
     g.add_node("execute", execute)
     g.add_edge(START, "build_tree")
     g.add_edge("build_tree", "search")
@@ -202,6 +226,14 @@ def costa_agent(
     agent = finish(g.compile(), lambda request: {"request": request})
     agent.table = table  # type: ignore[attr-defined]
     return agent
+
+
+SEARCHES: dict[str, Any] = {
+    "astar": astar,
+    "ucs": uniform_cost,
+    "exhaustive": exhaustive,
+    "greedy": greedy,
+}
 
 
 def _tree_schema(kinds: list[str]) -> dict[str, Any]:
