@@ -139,3 +139,39 @@ def test_alpha_extremes_pick_quality_or_cost(scripted, tasks):
         chosen[alpha] = {a["tool"] for a in state["attempts"] if a["type"] == "locate"}
     assert "locate_shape" in chosen[0.0]  # best quality (0.97) at any cost
     assert "locate_color" in chosen[2.0]  # cheapest (0.0026 s)
+
+
+def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_path):
+    from toolpath.evals.costa import run_bench
+
+    tasks = generate(3, seed=0)
+    model = scripted([tree_reply(t) for t in tasks])
+    summary = run_bench(
+        model,
+        tmp_path,
+        n=3,
+        seed=0,
+        alphas=(0.0, 2.0),
+        searches=("astar", "greedy"),
+        q_threshold=0.5,
+        progress=False,
+    )
+    assert len(model.requests) == 3  # one tree per task, shared by all four methods
+    assert set(summary["methods"]) == {"astar-a0", "astar-a2", "greedy-a0", "greedy-a2"}
+    for row in summary["methods"].values():
+        assert row["n"] == 3 and row["errors"] == 0
+    assert summary["methods"]["astar-a0"]["success"] > 0
+    for name in ("tradeoff.png", "costa_summary.md", "trees/trees.jsonl", "astar-a0.jsonl"):
+        assert (tmp_path / name).exists(), name
+    assert (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    # a second run resumes: nothing is asked of the model again
+    run_bench(
+        scripted([]),
+        tmp_path,
+        n=3,
+        seed=0,
+        alphas=(0.0, 2.0),
+        searches=("astar", "greedy"),
+        q_threshold=0.5,
+        progress=False,
+    )

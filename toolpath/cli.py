@@ -299,7 +299,7 @@ def costa(
 @app.command("eval")
 def eval_cmd(
     benchmark: Annotated[
-        str, typer.Argument(help="gsm8k, math500 or math (the full MATH test set).")
+        str, typer.Argument(help="gsm8k, math500, math (the full MATH test set) or costa.")
     ],
     method: Annotated[
         str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")
@@ -318,6 +318,14 @@ def eval_cmd(
     retry_errors: Annotated[
         bool, typer.Option(help="Run again the episodes that ended in an error.")
     ] = False,
+    tasks: Annotated[int, typer.Option(help="costa: how many generated tasks.", min=1)] = 50,
+    alpha: Annotated[
+        str, typer.Option(help="costa: comma-separated alphas in [0, 2].")
+    ] = "0,0.5,1,1.5,2",
+    search: Annotated[
+        str, typer.Option(help="costa: comma-separated searches: astar, ucs, exhaustive, greedy.")
+    ] = "astar,ucs,exhaustive,greedy",
+    seed: Annotated[int, typer.Option(help="costa: the task generator's seed.")] = 0,
 ) -> None:
     """Run a math benchmark. Results are appended to OUT/<method>.jsonl as episodes finish;
     running the same command again resumes where it stopped. Writes summary.json,
@@ -329,6 +337,9 @@ def eval_cmd(
     from toolpath.evals.math_tasks import METHODS, math_agent_for, task
     from toolpath.llm.specs import load_model
 
+    if benchmark == "costa":
+        _eval_costa(model, Path(out_dir), tasks, alpha, search, seed)
+        return
     methods = [m.strip() for m in method.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -366,6 +377,40 @@ def eval_cmd(
                 pool.close()
         summary = result.summary
     _print_summary(summary, Path(out_dir))
+
+
+def _eval_costa(model: str, out_dir: Any, n: int, alphas: str, searches: str, seed: int) -> None:
+    from toolpath.evals.costa import SEARCHES, run_bench
+    from toolpath.llm.specs import load_model
+
+    try:
+        alpha_values = [float(a) for a in alphas.split(",") if a.strip()]
+    except ValueError:
+        raise ConfigError(f"--alpha must be comma-separated numbers, got {alphas!r}") from None
+    if not alpha_values or any(not 0 <= a <= 2 for a in alpha_values):
+        raise ConfigError(f"every alpha must be in [0, 2], got {alphas!r}")
+    names = [s.strip() for s in searches.split(",") if s.strip()]
+    if not names or any(s not in SEARCHES for s in names):
+        raise ConfigError(f"unknown search in {searches!r}; use: {', '.join(SEARCHES)}")
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    summary = run_bench(llm, out_dir, n=n, seed=seed, alphas=alpha_values, searches=names)
+    from rich.table import Table
+
+    table = Table("method", "n", "errors", "success %", "cost s", "quality", "expanded", "re-plans")
+    for name, row in summary["methods"].items():
+        table.add_row(
+            name,
+            str(row["n"]),
+            str(row["errors"]),
+            f"{row['success']:.1f}",
+            f"{row['cost']:.4f}",
+            f"{row['quality']:.3f}",
+            f"{row['expanded']:.1f}",
+            f"{row['replans']:.2f}",
+        )
+    out.print(table)
+    out.print(f"results in {out_dir}/ (costa_summary.md, plot.png, tradeoff.png)", markup=False)
 
 
 def _print_summary(summary: dict[str, Any], out_dir: Any) -> None:

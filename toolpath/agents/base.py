@@ -65,7 +65,10 @@ def generate(
 ) -> Completion:
     """One model call from inside a graph node, streaming its tokens to LangGraph's
     ``custom`` stream as ``{"type": "token", "node": node, "delta": ...}``."""
-    write = get_stream_writer()
+    try:
+        write = get_stream_writer()
+    except RuntimeError:  # called outside a graph run: nothing to stream to
+        write = _ignore
     final: Completion | None = None
     for event in model.stream(messages, **kwargs):
         if event.delta:
@@ -75,6 +78,10 @@ def generate(
     if final is None:
         raise BackendError(f"{model.name}: the stream ended without a completion")
     return final
+
+
+def _ignore(_chunk: Any) -> None:
+    return None
 
 
 def model_record(node: str, c: Completion) -> dict[str, Any]:

@@ -105,12 +105,6 @@ def costa_agent(
         domain = ImageDomain()
     dom: Domain = domain
     table = CostTable.load(table_path, dom.priors()) if table_path else CostTable(dom.priors())
-    types = "\n".join(
-        f"- {k}: {json.dumps(dict(v.get('properties', {})))}"
-        for k, v in dom.subtask_schemas.items()
-    )
-    instructions = system(PROMPT.format(types=types, example=dom.example))
-    schema = _tree_schema(list(dom.subtask_schemas))
 
     def build_tree(state: CostaState) -> dict[str, Any]:
         fresh = {
@@ -123,33 +117,8 @@ def costa_agent(
         }
         if state.get("tree"):  # given (e.g. built once and shared by an eval's methods)
             return {"tree": _parse_tree(json.dumps({"subtasks": state["tree"]}), dom), **fresh}
-        messages = [instructions, user(state["request"])]
-        trace = []
-        for attempt in range(2):
-            c = generate(llm, messages, node="build_tree", response_format=schema, max_tokens=768)
-            trace.append(model_record("build_tree", c))
-            try:
-                tree = _parse_tree(c.content, dom)
-                return {
-                    "tree": tree,
-                    "trace": trace,
-                    "executed": [],
-                    "attempts": [],
-                    "expanded": 0,
-                    "replans": 0,
-                    "status": "running",
-                    "reason": None,
-                }
-            except (PlanError, ValueError) as exc:
-                if attempt == 1:
-                    raise PlanError(
-                        f"the model's subtask tree is unusable after one repair: {exc}"
-                    ) from exc
-                messages += [
-                    assistant(c.content),
-                    user(f"That reply is not usable: {exc}. Reply again."),
-                ]
-        raise AssertionError("unreachable")
+        tree, trace = subtask_tree(llm, state["request"], dom)
+        return {"tree": tree, "trace": trace, **fresh}
 
     def plan(state: CostaState) -> dict[str, Any]:
         tree = _search_tree(state["tree"])
@@ -226,6 +195,35 @@ def costa_agent(
     agent = finish(g.compile(), lambda request: {"request": request})
     agent.table = table  # type: ignore[attr-defined]
     return agent
+
+
+def subtask_tree(
+    model: ChatModel, request: str, domain: Domain
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ask ``model`` for the request's subtask tree (JSON constrained to the domain's types);
+    one repair on an unusable reply, then :class:`PlanError`. Returns the tree and the trace."""
+    types = "\n".join(
+        f"- {k}: {json.dumps(dict(v.get('properties', {})))}"
+        for k, v in domain.subtask_schemas.items()
+    )
+    messages = [system(PROMPT.format(types=types, example=domain.example)), user(request)]
+    schema = _tree_schema(list(domain.subtask_schemas))
+    trace = []
+    for attempt in range(2):
+        c = generate(model, messages, node="build_tree", response_format=schema, max_tokens=768)
+        trace.append(model_record("build_tree", c))
+        try:
+            return _parse_tree(c.content, domain), trace
+        except (PlanError, ValueError) as exc:
+            if attempt == 1:
+                raise PlanError(
+                    f"the model's subtask tree is unusable after one repair: {exc}"
+                ) from exc
+            messages += [
+                assistant(c.content),
+                user(f"That reply is not usable: {exc}. Reply again."),
+            ]
+    raise AssertionError("unreachable")
 
 
 SEARCHES: dict[str, Any] = {
