@@ -85,3 +85,7 @@ class ImageError(ToolpathError):
     an RGB image."""
 
     exit_code = 2
+
+
+class CatalogError(ConfigError):
+    """A tool catalog that is missing, unreadable or not valid JSON, YAML or Python."""
