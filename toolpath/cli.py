@@ -32,6 +32,10 @@ models_app = typer.Typer(
     help="List, fetch and locate the embedded GGUF models.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+index_app = typer.Typer(
+    help="Build the embedding index of a tool catalog for API retrieval.", no_args_is_help=True
+)
+app.add_typer(index_app, name="index")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -483,6 +487,93 @@ def models_path(
     with progress_bar() as bar:
         path = resolve(name, download=False, progress=bar)
     typer.echo(str(path))
+
+
+@index_app.command("build")
+def index_build(
+    catalog: Annotated[
+        str,
+        typer.Argument(
+            help="A tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, or "
+            "module:pkg.tools."
+        ),
+    ],
+    out_dir: Annotated[
+        str, typer.Option("--out", "-o", help="Cache folder; the index goes in OUT/<content hash>.")
+    ],
+    hnsw_threshold: Annotated[
+        int, typer.Option(help="Use HNSW instead of an exact flat index above this many tools.")
+    ] = 50_000,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch threads while embedding (default: one per core).")
+    ] = None,
+) -> None:
+    """Embed every tool of CATALOG (all-MiniLM-L6-v2 on the CPU) into a faiss index saved under
+    OUT. Building the same catalog again reuses the saved index without embedding anything."""
+    import time
+    from pathlib import Path
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from toolpath.retrieval.api_retriever import APIRetriever
+    from toolpath.retrieval.embed import Embedder
+    from toolpath.tools.catalog import load_catalog
+
+    loaded = load_catalog(catalog)
+    prog = Progress(
+        TextColumn("embedding tools"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        if not task:
+            prog.start()
+            task.append(prog.add_task("embed", total=total))
+        prog.update(task[0], completed=done)
+
+    start = time.perf_counter()
+    try:
+        retriever = APIRetriever(
+            loaded,
+            embedder=Embedder(threads=threads),
+            cache_dir=Path(out_dir),
+            hnsw_threshold=hnsw_threshold,
+            progress=progress,
+        )
+    finally:
+        if task:
+            prog.stop()
+    seconds = time.perf_counter() - start
+    index = retriever.index
+    skipped = f", {len(loaded.skipped)} skipped" if loaded.skipped else ""
+    out.print(
+        f"{len(index)} tools indexed{skipped}; {index.kind} index, dimension {index.dim}, "
+        f"embedder {index.embedder_name}",
+        markup=False,
+    )
+    if index.reused:
+        out.print(
+            f"reused the cached index (same tools and embedder, nothing embedded); "
+            f"loaded in {seconds:.2f} s",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"built in {index.build_seconds:.2f} s (embedding included; {seconds:.2f} s in all)",
+            markup=False,
+        )
+    typer.echo(str(index.folder))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,3 +89,10 @@ class ImageError(ToolpathError):
 
 class CatalogError(ConfigError):
     """A tool catalog that is missing, unreadable or not valid JSON, YAML or Python."""
+
+
+class RetrievalError(ToolpathError):
+    """Tool retrieval cannot proceed: an empty catalog, duplicate tool names, a saved index
+    that is missing or unreadable, or vectors from a different embedder."""
+
+    exit_code = 2

