@@ -299,12 +299,15 @@ def _fresh_host_peak_mb(code: str, *, timeout: float, memory_mb: int = 2048) -> 
     import sys
 
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from toolpath.tools.python import KernelLimits, PythonKernel\n"
         f"with PythonKernel(KernelLimits(memory_mb={memory_mb})) as k:\n"
         f"    k.execute({code!r}, timeout={timeout})\n"
         "    assert k.execute('1 + 1').result == '2'\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM, not ru_maxrss: ru_maxrss survives exec and would carry pytest's own peak
+        "import re\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script],
