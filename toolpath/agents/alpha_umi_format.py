@@ -67,12 +67,13 @@ def render_history(turns: Sequence[Turn]) -> str:
 
 _DOC = "You can use these tools:\n{tools}\n\nThe conversation so far:\n{history}\n\n"
 
+# The tags are named inside a sentence, not listed one per line: given a list, the 0.5B model
+# copied it verbatim (so its reply ended with "Next: give up").
 PLANNER = (
-    _DOC + "You are the planner. Think about what should happen next, in one or two sentences. "
-    "Then end with exactly one line:\n"
-    "Next: caller      (a tool should be called next; say which one and why)\n"
-    "Next: conclusion  (the observations already answer the task)\n"
-    "Next: give up     (the task cannot be completed with these tools)"
+    _DOC + "You are the planner. First say in one sentence whether the observations above "
+    "already answer the task, and if not, which tool should be called next and why. Then end "
+    "with one line: 'Next: conclusion' if the observations answer the task, 'Next: caller' if a "
+    "tool should be called, or 'Next: give up' if the task cannot be completed with these tools."
 )
 CALLER = (
     _DOC + "You are the caller. The planner's last thought says which tool to call. "

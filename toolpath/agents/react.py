@@ -22,7 +22,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, model_record
-from toolpath.errors import ToolError
+from toolpath.errors import ConfigError, ToolError
 from toolpath.llm.base import ChatModel, Message, tool_message, user
 from toolpath.llm.toolcall import TOOL_ERROR, decide, observation
 from toolpath.tools.base import Tool, as_tools
@@ -50,6 +50,11 @@ def tool_agent(
     max_repairs: int = 2,
     max_tokens: int = 512,
     checkpointer: Any = None,
+    planner: ChatModel | str | None = None,
+    caller: ChatModel | str | None = None,
+    summarizer: ChatModel | str | None = None,
+    retriever: Any = None,
+    demos: Any = None,
 ) -> AgentGraph:
     """Build the single-model tool agent as a compiled LangGraph graph.
 
@@ -58,7 +63,32 @@ def tool_agent(
     resume by ``config={"configurable": {"thread_id": ...}}``.
     Invoke it with a question string or ``{"messages": [...]}``; the result state has
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
+
+    Passing any of ``planner``, ``caller`` or ``summarizer`` builds the α-UMi multi-role agent
+    instead (:func:`toolpath.agents.alpha_umi.alpha_umi_agent`, ``model`` being the default
+    for the roles not given), which also takes ``retriever`` and ``demos``.
     """
+    if planner is not None or caller is not None or summarizer is not None:
+        if instructions:
+            raise ConfigError("instructions= applies to the single-model agent only")
+        from toolpath.agents.alpha_umi import alpha_umi_agent
+
+        return alpha_umi_agent(
+            tools,
+            model,
+            planner=planner,
+            caller=caller,
+            summarizer=summarizer,
+            retriever=retriever,
+            demos=demos,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+        )
+    if retriever is not None or demos is not None:
+        raise ConfigError(
+            "retriever= and demos= belong to the multi-role agent: also pass planner=, "
+            "caller= or summarizer= (the same model for all roles is fine)"
+        )
     llm = as_model(model)
     toolset = as_tools(tools)
     by_name = {t.name: t for t in toolset}
