@@ -129,3 +129,15 @@ def test_costa_refuses_an_unreadable_image(tmp_path):
     res = toolpath("costa", "Crop to the left half", "--image", str(text), "--model", "bogus:x")
     assert res.returncode == 2
     assert "notes.png" in res.stderr and res.stderr.strip().count("\n") == 0
+
+
+def test_run_with_a_catalog_checks_the_retriever_before_loading_a_model(tmp_path):
+    catalog = tmp_path / "tools.json"
+    catalog.write_text('[{"name": "ping", "description": "Ping a host.", "parameters": {}}]')
+    res = toolpath("run", "hi", "--catalog", str(catalog), "--retriever", "magic", "-m", "bogus:x")
+    assert res.returncode == 2 and "dense or bm25" in res.stderr
+
+
+def test_run_help_names_the_roles():
+    text = toolpath("run", "--help").stdout
+    assert all(opt in text for opt in ("--planner", "--caller", "--summarizer", "--catalog"))

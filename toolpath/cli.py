@@ -14,7 +14,7 @@ import typer
 
 from toolpath import cli_admin, cli_eval, cli_retrieval
 from toolpath.cli_common import ModelOpt, err, out, progress_bar
-from toolpath.errors import ToolpathError
+from toolpath.errors import ConfigError, ToolpathError
 
 app = typer.Typer(
     help="toolpath: LLM agents that use tools, on an embedded offline model or any "
@@ -38,6 +38,12 @@ for _module in (cli_eval, cli_retrieval, cli_admin):
     _module.register(app, eval_app)
 
 
+Role = Annotated[
+    str | None,
+    typer.Option(help="Model spec for this α-UMi role (multi-role agent); default: --model."),
+]
+
+
 @app.command()
 def run(
     question: Annotated[str, typer.Argument(help="The task or question for the agent.")],
@@ -45,27 +51,80 @@ def run(
     tools: Annotated[
         str, typer.Option("--tools", "-t", help="Comma-separated built-in tools, e.g. calculator.")
     ] = "calculator",
+    planner: Role = None,
+    caller: Role = None,
+    summarizer: Role = None,
+    catalog: Annotated[
+        str | None,
+        typer.Option(
+            help="A tool catalog (toolpath/OpenAI/ToolBench/GLPFT JSON or YAML, a .py file or "
+            "module:NAME). Runs the multi-role agent, which sees only the retrieved top-k tools."
+        ),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Tools retrieved per task from --catalog.", min=1)] = 6,
+    retriever: Annotated[
+        str, typer.Option(help="dense (all-MiniLM-L6-v2 + faiss, TPTU-v2) or bm25.")
+    ] = "dense",
+    index_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Cache folder for the catalog's embedding index (reused when unchanged)."
+        ),
+    ] = None,
+    demos: Annotated[
+        str | None,
+        typer.Option(
+            help='A JSON list of demonstrations [{"task", "calls"}] for the demo selector.'
+        ),
+    ] = None,
     max_steps: Annotated[
-        int, typer.Option(help="Most model calls before the agent must answer.", min=1)
+        int,
+        typer.Option(help="Most model calls (planner turns) before the agent must answer.", min=1),
     ] = 8,
     show_trace: Annotated[
         bool, typer.Option("--trace/--no-trace", help="Print each step to stderr.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
 ) -> None:
-    """Answer QUESTION with the single-model tool agent and print the answer on stdout.
+    """Answer QUESTION with a tool agent and print the answer on stdout.
 
-    Each model call (time, tokens) and each tool result is shown on stderr as it happens.
-    The first use of a local model joins and verifies its file once, with a progress bar.
+    One model (--model) runs the single-model agent. Any of --planner, --caller, --summarizer or
+    --catalog runs the α-UMi multi-role agent (roles not given use --model); with --catalog, the
+    TPTU-v2 retriever puts only the top-k tools for the task in the prompts. Each model call
+    (time, tokens) and each tool result is shown on stderr as it happens.
     """
     from toolpath.agents.react import tool_agent
     from toolpath.llm.specs import load_model
     from toolpath.tools import get_tools
 
-    toolset = get_tools([t for t in tools.split(",") if t.strip()])
-    with progress_bar() as bar:
-        llm = load_model(model, progress=bar)
-    agent = tool_agent(toolset, llm, max_steps=max_steps)
+    toolset: list[Any] = get_tools([t for t in tools.split(",") if t.strip()])
+    multi = any(x is not None for x in (planner, caller, summarizer, catalog))
+    loaded: dict[str, Any] = {}
+
+    def load(spec: str) -> Any:
+        if spec not in loaded:
+            with progress_bar() as bar:
+                loaded[spec] = load_model(spec, progress=bar)
+        return loaded[spec]
+
+    if not multi:
+        agent = tool_agent(toolset, load(model), max_steps=max_steps)
+    else:
+        pick, chosen_demos = None, None
+        if catalog is not None:
+            toolset, pick = _catalog_retriever(catalog, toolset, retriever, top_k, index_dir)
+        if demos is not None:
+            chosen_demos = _read_demos(demos)
+        agent = tool_agent(
+            toolset,
+            load(model),
+            planner=load(planner or model),
+            caller=load(caller or model),
+            summarizer=load(summarizer or model),
+            retriever=pick,
+            demos=chosen_demos,
+            max_steps=max_steps,
+        )
     final: dict[str, Any] = {}
     for mode, chunk in agent.stream(question, stream_mode=["updates", "custom", "values"]):
         if mode == "values":
@@ -82,21 +141,60 @@ def run(
         raise ToolpathError(f"the agent stopped without an answer (status: {final.get('status')})")
 
 
+def _catalog_retriever(
+    path: str, extra: list[Any], kind: str, k: int, index_dir: str | None
+) -> tuple[list[Any], Any]:
+    """The catalog's tools (plus the built-in ones asked for) and a retriever over them."""
+    from pathlib import Path
+
+    from toolpath.retrieval.api_retriever import APIRetriever, BM25Retriever
+    from toolpath.tools.catalog import load_catalog
+
+    if kind not in ("dense", "bm25"):
+        raise ConfigError(f"--retriever must be dense or bm25, not {kind!r}")
+    tools = list(load_catalog(path))
+    names = {t.name for t in tools}
+    tools += [t for t in extra if t.name not in names]
+    if kind == "bm25":
+        return tools, BM25Retriever(tools, k=k)
+    cache = Path(index_dir) if index_dir else None
+    err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
+    return tools, APIRetriever(tools, cache_dir=cache, k=k)
+
+
+def _read_demos(path: str) -> list[Any]:
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the demonstrations in {path}: {exc}") from exc
+    if not isinstance(data, list):
+        raise ConfigError(f'{path}: expected a JSON list of {{"task", "calls"}} demonstrations')
+    return data
+
+
 def _print_update(update: dict[str, Any]) -> None:
-    """One stderr line per model call (time, tokens, any error) and per tool result."""
+    """One stderr line per model call (role, time, tokens, any error) and per tool result."""
     from rich.markup import escape
 
     for node, delta in update.items():
         for rec in (delta or {}).get("trace", []):
-            if rec["node"] == "model":
-                problem = f"  [red]{escape(rec['error'])}[/]" if "error" in rec else ""
+            if "latency_s" in rec and "prompt_tokens" in rec:
+                problem = f"  [red]{escape(str(rec['error']))}[/]" if rec.get("error") else ""
+                who = f" {escape(rec['model'])}" if rec.get("model") else ""
                 err.print(
-                    f"\n[cyan]model[/] {rec['latency_s']:.2f}s  "
+                    f"\n[cyan]{rec['node']}[/]{who} {rec['latency_s']:.2f}s  "
                     f"{rec['prompt_tokens']}+{rec['completion_tokens']} tokens{problem}"
                 )
+            elif rec["node"] == "retrieve":
+                err.print("[magenta]retrieved[/] " + escape(", ".join(rec.get("tools", []))))
         if node == "tools":
             for msg in delta.get("messages", []):
                 err.print("[green]tool[/] " + escape(msg["content"].splitlines()[0]))
+        if node == "tool":  # the multi-role agent's tool node adds an observation turn
+            for t in delta.get("conversation", []):
+                err.print("[green]tool[/] " + escape((t["value"] or "").splitlines()[0]))
 
 
 @app.command()
