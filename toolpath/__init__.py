@@ -22,6 +22,7 @@ _LAZY = {
     "tool_agent": "toolpath.agents.react",
     "math_agent": "toolpath.agents.dotamath",
     "costa_agent": "toolpath.agents.costa",
+    "web_agent": "toolpath.agents.web",
     "load_model": "toolpath.llm.specs",
     "ChatModel": "toolpath.llm.base",
 }
@@ -36,12 +37,14 @@ __all__ = [
     "math_agent",
     "tool",
     "tool_agent",
+    "web_agent",
 ]
 
 if TYPE_CHECKING:
     from toolpath.agents.costa import costa_agent
     from toolpath.agents.dotamath import math_agent
     from toolpath.agents.react import tool_agent
+    from toolpath.agents.web import web_agent
     from toolpath.llm.base import ChatModel
     from toolpath.llm.specs import load_model
     from toolpath.tools.base import Tool, tool

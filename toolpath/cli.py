@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath import cli_admin, cli_eval, cli_retrieval
+from toolpath import cli_admin, cli_eval, cli_retrieval, cli_web
 from toolpath.cli_common import ModelOpt, err, out, progress_bar
 from toolpath.errors import ConfigError, ToolpathError
 
@@ -30,11 +30,12 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 eval_app = typer.Typer(
-    help="Run a benchmark (gsm8k, math500, math, costa, retrieval). Runs resume where they stopped.",
+    help="Run a benchmark (gsm8k, math500, math, costa, retrieval, miniwob, compwob). Runs "
+    "resume where they stopped.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")
-for _module in (cli_eval, cli_retrieval, cli_admin):
+for _module in (cli_eval, cli_retrieval, cli_web, cli_admin):
     _module.register(app, eval_app)
 
 

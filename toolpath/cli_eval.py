@@ -58,67 +58,56 @@ def _math_command(benchmark: str) -> Callable[..., None]:
         data: Data = None,
         concurrency: Concurrency = 1,
         retry_errors: RetryErrors = False,
+        endpoints: Annotated[
+            str | None,
+            typer.Option(
+                help="Comma-separated OpenAI-compatible base URLs (replicas of one model); each "
+                "request goes to the replica with the fewest in flight, and a failed one is "
+                "retried on another. --model then names the served model."
+            ),
+        ] = None,
+        executor: Annotated[
+            str, typer.Option(help="local (this process) or ray (shard episodes over workers).")
+        ] = "local",
+        ray_address: Annotated[
+            str | None, typer.Option(help="Ray cluster address (default: start a local one).")
+        ] = None,
+        workers: Annotated[int, typer.Option(help="Ray workers.", min=1)] = 2,
     ) -> None:
-        run_math(benchmark, method, model, limit, Path(out_dir), data, concurrency, retry_errors)
+        from toolpath.evals.math_tasks import METHODS
+        from toolpath.evals.ray_executor import run_math_eval
+
+        methods = [m.strip() for m in method.split(",") if m.strip()]
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown or not methods:
+            raise ConfigError(
+                f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
+            )
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor must be local or ray, not {executor!r}")
+        with progress_bar() as bar:
+            if executor == "local" and not endpoints:  # join/verify a local model with a bar
+                from toolpath.llm.specs import load_model
+
+                load_model(model, progress=bar).close()
+        summary = run_math_eval(
+            benchmark,
+            methods,
+            model=model,
+            endpoints=endpoints,
+            executor=executor,  # type: ignore[arg-type]
+            ray_address=ray_address,
+            num_workers=workers,
+            concurrency=concurrency,
+            limit=limit,
+            data=data,
+            out_dir=Path(out_dir),
+            retry_errors=retry_errors,
+        )
+        _print_summary(summary, Path(out_dir))
 
     command.__name__ = f"eval_{benchmark}"
     return command
-
-
-def run_math(
-    benchmark: str,
-    method: str,
-    model: str,
-    limit: int | None,
-    out_dir: Path,
-    data: str | None,
-    concurrency: int,
-    retry_errors: bool,
-) -> None:
-    """Run the math methods one after the other on ``benchmark`` and print the summary."""
-    import asyncio
-
-    from toolpath.evals.harness import run_eval
-    from toolpath.evals.math_tasks import METHODS, math_agent_for, task
-    from toolpath.llm.specs import load_model
-
-    methods = [m.strip() for m in method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(
-            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
-        )
-    family = task(benchmark)
-    examples = list(family.load(data=data, limit=limit))
-    with progress_bar() as bar:
-        llm = load_model(model, progress=bar)
-    summary: dict[str, Any] = {}
-    for name in methods:
-        pool = None
-        if name != "cot":
-            from toolpath.tools.python import KernelPool
-
-            pool = KernelPool(size=concurrency)
-        family.kernels = pool
-        agent = math_agent_for(name, llm)
-        try:
-            result = asyncio.run(
-                run_eval(
-                    family,
-                    examples,
-                    agent,
-                    out_dir=out_dir,
-                    method=name,
-                    concurrency=concurrency,
-                    retry_errors=retry_errors,
-                )
-            )
-        finally:
-            agent.close()
-            if pool is not None:
-                pool.close()
-        summary = result.summary
-    _print_summary(summary, out_dir)
 
 
 def costa(

@@ -56,7 +56,7 @@ def eval_retrieval(
         str,
         typer.Option(
             metavar="PATH",
-            help='JSONL, or a JSON list, of {"query": "...", "relevant": <list of tool names>, '
+            help='JSONL, or a JSON list, of {"query": "...", "relevant": [tool names], '
             '"grades": <optional {name: positive int}>}.',
         ),
     ],

@@ -96,3 +96,10 @@ class RetrievalError(ToolpathError):
     that is missing or unreadable, or vectors from a different embedder."""
 
     exit_code = 2
+
+
+class BrowserError(ToolpathError):
+    """The headless browser could not start, or it or one of its pages crashed or closed.
+    An eval records the episode as failed and goes on with a restarted page."""
+
+    exit_code = 7

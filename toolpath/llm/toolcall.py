@@ -34,6 +34,12 @@ JSON_MODE_PROMPT = """You can use tools. Reply with exactly one JSON object:
 Tools:
 {tools}"""
 
+JSON_TOOLS_ONLY_PROMPT = """You can use tools. Reply with exactly one JSON object:
+{{"tool": "<tool name>", "arguments": {{...}}}}
+
+Tools:
+{tools}"""
+
 NATIVE_PROMPT = "Use the tools when they help. When you know the answer, reply with it directly."
 
 OBSERVATION = (
@@ -68,8 +74,10 @@ def describe_tools(tools: Sequence[Tool]) -> str:
     return "\n".join(lines)
 
 
-def reply_schema(tools: Sequence[Tool], *, allow_tools: bool = True) -> dict[str, Any]:
-    """JSON schema for a constrained reply: one tool call or a final answer."""
+def reply_schema(
+    tools: Sequence[Tool], *, allow_tools: bool = True, allow_final: bool = True
+) -> dict[str, Any]:
+    """JSON schema for a constrained reply: one tool call or (``allow_final``) a final answer."""
     options: list[dict[str, Any]] = []
     if allow_tools:
         for t in tools:
@@ -83,14 +91,15 @@ def reply_schema(tools: Sequence[Tool], *, allow_tools: bool = True) -> dict[str
             if "$defs" in t.parameters:
                 option["$defs"] = t.parameters["$defs"]
             options.append(option)
-    options.append(
-        {
-            "type": "object",
-            "properties": {"final_answer": {"type": "string"}},
-            "required": ["final_answer"],
-            "additionalProperties": False,
-        }
-    )
+    if allow_final or not options:
+        options.append(
+            {
+                "type": "object",
+                "properties": {"final_answer": {"type": "string"}},
+                "required": ["final_answer"],
+                "additionalProperties": False,
+            }
+        )
     schema = options[0] if len(options) == 1 else {"anyOf": options}
     return {
         "type": "json_schema",
@@ -98,8 +107,11 @@ def reply_schema(tools: Sequence[Tool], *, allow_tools: bool = True) -> dict[str
     }
 
 
-def system_prompt(tools: Sequence[Tool], mode: ToolMode, instructions: str = "") -> str:
-    body = JSON_MODE_PROMPT.format(tools=describe_tools(tools)) if mode == "json" else NATIVE_PROMPT
+def system_prompt(
+    tools: Sequence[Tool], mode: ToolMode, instructions: str = "", *, allow_final: bool = True
+) -> str:
+    template = JSON_MODE_PROMPT if allow_final else JSON_TOOLS_ONLY_PROMPT
+    body = template.format(tools=describe_tools(tools)) if mode == "json" else NATIVE_PROMPT
     return f"{instructions.strip()}\n\n{body}" if instructions.strip() else body
 
 
@@ -135,19 +147,25 @@ def decide(
     force_final: bool = False,
     max_tokens: int | None = 512,
     on_delta: OnDelta | None = None,
+    allow_final: bool = True,
 ) -> Decision:
     """Ask ``model`` for its next move given the history and the tools.
 
     ``force_final`` lets the model only answer (used at the step cap and after a
-    repeated call). Backend failures propagate as :class:`BackendError`; bad replies
-    come back as a Decision with ``error`` set.
+    repeated call); ``allow_final=False`` leaves the final answer out of the prompt and
+    the JSON schema, so a constrained reply is always a tool call. Backend failures
+    propagate as :class:`BackendError`; bad replies come back as a Decision with
+    ``error`` set.
     """
     mode: ToolMode = model.tool_mode if tools else "native"
-    sys_msg = {"role": "system", "content": system_prompt(tools, mode, instructions)}
+    prompt = system_prompt(tools, mode, instructions, allow_final=allow_final or force_final)
+    sys_msg = {"role": "system", "content": prompt}
     if mode == "json":
         request = [sys_msg, *render_for_json_mode(messages)]
         kwargs: dict[str, Any] = {
-            "response_format": reply_schema(tools, allow_tools=not force_final),
+            "response_format": reply_schema(
+                tools, allow_tools=not force_final, allow_final=allow_final
+            ),
         }
     else:
         request = [sys_msg, *messages]

@@ -1,0 +1,153 @@
+"""The web agent graph on real task pages in a real chromium, with the shared scripted model
+(and, marked ``model``, the embedded 0.5B model)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from toolpath.agents.web import web_agent
+from toolpath.errors import ConfigError
+from toolpath.evals.web_compose import generate
+from toolpath.llm.scripted import ScriptedModel
+from toolpath.tools.browser import Browser, TaskSite, WebEnv
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskSite]:
+    pages = tmp_path_factory.mktemp("gen")
+    generate(["click-button", "enter-text"], pages)
+    with TaskSite({"gen": pages}) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def env(site: TaskSite) -> AsyncIterator[WebEnv]:
+    async with Browser() as browser:
+        yield await browser.env(site)
+
+
+def _prompt(messages: Sequence[dict[str, Any]]) -> str:
+    return str(messages[-1]["content"])
+
+
+def _call(tool: str, **arguments: Any) -> str:
+    return json.dumps({"tool": tool, "arguments": arguments})
+
+
+def _ref(page: str, pattern: str) -> int:
+    m = re.search(r"\[(\d+)\] " + pattern, page)
+    assert m, f"{pattern!r} not on the page:\n{page}"
+    return int(m.group(1))
+
+
+def click_asked_button(messages: Sequence[dict[str, Any]]) -> str:
+    """Read the prompt like a model would: find the asked-for button and click it."""
+    text = _prompt(messages)
+    want = re.search(r'Click on the "([^"]+)" button', text)
+    assert want
+    return _call("click", ref=_ref(text, 'button "' + re.escape(want.group(1)) + '"'))
+
+
+async def test_agent_acts_until_the_page_ends_the_episode(env: WebEnv) -> None:
+    await env.reset("miniwob/click-button", seed=2)
+    model = ScriptedModel(
+        replies=[_call("done"), '{"final_answer": "finished"}', "not json", click_asked_button]
+    )
+    state = await web_agent(model).ainvoke("", {"configurable": {"env": env}})
+    assert state["status"] == "done" and state["reward"] == 1.0 and state["success"]
+    assert state["steps"] == 4 and model.remaining == 0
+    history = state["history"]
+    assert "task is not finished" in history[0] and "task is not finished" in history[1]
+    assert "could not be used" in history[2]
+    assert re.match(
+        r'- click\(ref=\d+\): clicked \[\d+\] button ".+"\. The episode has ended', history[3]
+    )
+    first = model.requests[0]
+    assert _prompt(first.messages).startswith('Task: Click on the "')
+    assert "Subtasks" not in _prompt(first.messages)  # one subtask: no plan shown
+    schema = first.response_format["json_schema"]["schema"]["anyOf"]
+    assert not any("final_answer" in o["properties"] for o in schema)  # done is a tool
+    click = next(o for o in schema if o["properties"]["tool"]["const"] == "click")
+    refs = click["properties"]["arguments"]["properties"]["ref"]["enum"]
+    listed = re.findall(r"^\[(\d+)\]", _prompt(first.messages), re.M)
+    assert refs == sorted(int(r) for r in listed)
+    nodes = [t["node"] for t in state["trace"]]
+    assert nodes[0] == "plan" and nodes.count("act") == 4 and nodes.count("execute") == 2
+
+
+async def test_agent_solves_a_composed_task_in_order(env: WebEnv) -> None:
+    def fill(messages: Sequence[dict[str, Any]]) -> str:
+        text = _prompt(messages)
+        word = re.search(r'2\. Enter "([^"]+)"', text)
+        assert word
+        return _call("type", ref=_ref(text, "input_text#tt"), text=word.group(1))
+
+    def submit(messages: Sequence[dict[str, Any]]) -> str:
+        return _call(
+            "click", ref=_ref(_prompt(messages), 'button#subbtn.secondary-action "Submit"')
+        )
+
+    obs = await env.reset("gen/click-button_enter-text", seed=5)
+    model = ScriptedModel(replies=[click_asked_button, _call("done"), fill, submit])
+    state = await web_agent(model).ainvoke(obs.instruction, {"configurable": {"env": env}})
+    assert state["subtasks"] == [
+        obs.instruction.split(", and then ")[0] + ".",
+        "E" + obs.instruction.split(", and then ")[1][1:],
+    ]
+    assert state["status"] == "done" and state["reward"] == 1.0
+    assert "1. Click on the" in _prompt(model.requests[0].messages)
+    second = _prompt(model.requests[1].messages)
+    assert "- click(ref=" in second and "-- part 2 --" in second
+
+
+async def test_step_cap_stops_the_agent_without_ending_the_episode(env: WebEnv) -> None:
+    obs = await env.reset("miniwob/enter-text", seed=1)
+    field = next(e for e in obs.shown if e.tag == "input_text")
+    model = ScriptedModel(replies=[_call("type", ref=field.ref, text="nope")], cycle=True)
+    state = await web_agent(model, max_steps=3).ainvoke("", {"configurable": {"env": env}})
+    assert state["status"] == "step_limit" and state["steps"] == 3
+    assert state["reward"] == 0.0 and not state["success"]
+    status = await env.status()
+    assert not status.done  # the agent never ends the episode itself
+
+
+async def test_agent_streams_tokens_and_updates(env: WebEnv) -> None:
+    await env.reset("miniwob/click-button", seed=8)
+    agent = web_agent(ScriptedModel(replies=[click_asked_button]))
+    events = [
+        (mode, chunk)
+        async for mode, chunk in agent.astream(
+            "", {"configurable": {"env": env}}, stream_mode=["custom", "updates"]
+        )
+    ]
+    tokens = [c for m, c in events if m == "custom"]
+    assert tokens and tokens[0]["node"] == "act" and '"tool": "click"' in tokens[0]["delta"]
+    nodes = [next(iter(c)) for m, c in events if m == "updates"]
+    assert nodes == ["plan", "observe", "act", "execute", "observe"]
+
+
+async def test_agent_needs_a_page() -> None:
+    with pytest.raises(ConfigError, match="needs a page"):
+        await web_agent(ScriptedModel(replies=[])).ainvoke("Click on the button.")
+
+
+@pytest.mark.model
+async def test_embedded_model_drives_a_real_page(
+    env: WebEnv, local_model: Any, tmp_path: Path
+) -> None:
+    await env.reset("miniwob/click-button", seed=0)
+    state = await web_agent(local_model, max_steps=2).ainvoke("", {"configurable": {"env": env}})
+    assert state["status"] in ("done", "step_limit")
+    acts = [t for t in state["trace"] if t["node"] == "act"]
+    assert acts and all(t["completion_tokens"] > 0 for t in acts)
+    # constrained decoding: every reply was a usable tool call
+    assert not any("error" in t for t in acts), state["history"]
