@@ -16,13 +16,24 @@ It listens on a real socket on 127.0.0.1 (random port) and answers
 ``reject_stream_options=True`` answers 400 to any request carrying ``stream_options``, as
 some servers do. ``keep_alive=True`` keeps connections open after JSON answers (streams and
 faults always close theirs), like most real servers. ``GET /v1/models`` lists the one model ``"fault-model"``.
+
+For load and fail-over tests (and the harness scaling benchmark): ``latency_s`` delays every
+answer; ``slots`` bounds how many requests are served at once (the rest queue, like an
+inference server's parallel slots); ``respond(body)`` computes an ``"ok"`` reply from the
+request (a string, or an assistant message dict with ``content``/``tool_calls``);
+``port`` binds a fixed port (to restart a server where it was); :meth:`FaultServer.kill`
+dies like a crashed process, resetting every open connection. A kill lands between
+answers, never half-way through one (the ``"cut"`` outcome covers that), so what a client
+sees is deterministic: every request in flight gets no answer at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,6 +49,12 @@ _ERRORS = {
     500: ("server_error", "The server had an error while processing your request"),
     503: ("server_error", "The server is overloaded"),
 }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256  # many clients connect at once in load tests
 
 
 class FaultServer:
@@ -59,6 +76,9 @@ class FaultServer:
         tool_calls: list[dict[str, Any]] | None = None,
         reject_stream_options: bool = False,
         keep_alive: bool = False,
+        respond: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
+        slots: int | None = None,
+        port: int = 0,
     ) -> None:
         unknown = [s for s in script or [] if s not in OUTCOMES]
         if unknown:
@@ -71,6 +91,12 @@ class FaultServer:
         self.tool_calls = tool_calls
         self.reject_stream_options = reject_stream_options
         self.keep_alive = keep_alive
+        self.respond = respond
+        self.slots = threading.BoundedSemaphore(slots) if slots else None
+        self._port = port
+        self._conns: set[socket.socket] = set()
+        self._writing = 0
+        self._writes = threading.Condition()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.outcomes: list[str] = []
@@ -90,8 +116,7 @@ class FaultServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FaultServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self._port), _make_handler(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.02,), name="faultserver", daemon=True
@@ -104,6 +129,24 @@ class FaultServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def kill(self) -> None:
+        """Die like a crashed process: stop listening and reset every open connection."""
+        self._stop.set()
+        with self._writes:  # let answers being written finish; no new one starts
+            self._writes.wait_for(lambda: self._writing == 0, timeout=5)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                conn.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -123,12 +166,41 @@ class FaultServer:
             self.outcomes.append(outcome)
             return outcome
 
+    @contextlib.contextmanager
+    def _answering(self) -> Any:
+        """Yields whether to answer: not once the server is stopped or killed."""
+        with self._writes:
+            if self._stop.is_set():
+                answer = False
+            else:
+                answer = True
+                self._writing += 1
+        try:
+            yield answer
+        finally:
+            if answer:
+                with self._writes:
+                    self._writing -= 1
+                    self._writes.notify_all()
 
-def _completion_body(server: FaultServer, model: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": server.reply}
+    def _reply(self, body: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+        """The reply text and tool calls for an ``"ok"`` answer to ``body``."""
+        if self.respond is None:
+            return self.reply, self.tool_calls
+        out = self.respond(body)
+        if isinstance(out, str):
+            return out, None
+        return out.get("content") or "", out.get("tool_calls") or None
+
+
+def _completion_body(
+    server: FaultServer, model: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    text, tool_calls = server._reply(body or {})
+    message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = "stop"
-    if server.tool_calls:
-        message = {"role": "assistant", "content": None, "tool_calls": server.tool_calls}
+    if tool_calls:
+        message = {"role": "assistant", "content": None, "tool_calls": tool_calls}
         finish = "tool_calls"
     return {
         "id": "chatcmpl-fault",
@@ -140,7 +212,9 @@ def _completion_body(server: FaultServer, model: str) -> dict[str, Any]:
     }
 
 
-def _stream_chunks(server: FaultServer, model: str, usage: bool) -> list[dict[str, Any]]:
+def _stream_chunks(
+    server: FaultServer, model: str, usage: bool, body: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-fault",
@@ -150,9 +224,10 @@ def _stream_chunks(server: FaultServer, model: str, usage: bool) -> list[dict[st
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
+    text, tool_calls = server._reply(body or {})
     chunks = [chunk({"role": "assistant", "content": ""})]
-    if server.tool_calls:
-        for i, tc in enumerate(server.tool_calls):
+    if tool_calls:
+        for i, tc in enumerate(tool_calls):
             fn = tc["function"]
             args = fn["arguments"]
             half = len(args) // 2
@@ -164,7 +239,7 @@ def _stream_chunks(server: FaultServer, model: str, usage: bool) -> list[dict[st
                 )
         chunks.append(chunk({}, "tool_calls"))
     else:
-        words = server.reply.split(" ")
+        words = text.split(" ")
         pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
         chunks.extend(chunk({"content": p}) for p in pieces)
         chunks.append(chunk({}, "stop"))
@@ -190,6 +265,17 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._conns.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._conns.discard(self.connection)
+            with contextlib.suppress(OSError):
+                super().finish()
 
         def _head(self, status: int, headers: dict[str, str], close: bool = True) -> None:
             self.close_connection = close
@@ -230,10 +316,15 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 return self._send_json(400, {"error": {"message": "request body is not JSON"}})
             headers = {k.lower(): v for k, v in self.headers.items()}
             outcome = server._next_outcome(body, headers)
-            if server.latency_s and server._stop.wait(server.latency_s):
-                return None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self._answer(outcome, body)  # errors: the client gave up first
+            with server.slots or contextlib.nullcontext():
+                if server.latency_s:
+                    server._stop.wait(server.latency_s)
+                with server._answering() as answer:
+                    if not answer:  # killed or stopped: no answer
+                        self.close_connection = True
+                        return None
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self._answer(outcome, body)  # errors: the client gave up first
             return None
 
         def _answer(self, outcome: str, body: dict[str, Any]) -> None:
@@ -259,26 +350,27 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send_json(200, b'{"choices": [')
             elif outcome == "empty":
-                data = {**_completion_body(server, model), "choices": []}
+                data = {**_completion_body(server, model, body), "choices": []}
                 if stream:
                     self._sse([])
                 else:
                     self._send_json(200, data)
             elif outcome == "cut":
                 if stream:
-                    chunks = _stream_chunks(server, model, usage=False)[:2]
+                    chunks = _stream_chunks(server, model, usage=False, body=body)[:2]
                     self._sse([json.dumps(c).encode() for c in chunks], cut=True)
                 else:
-                    full = json.dumps(_completion_body(server, model)).encode()
+                    full = json.dumps(_completion_body(server, model, body)).encode()
                     self._head(
                         200, {"Content-Type": "application/json", "Content-Length": str(len(full))}
                     )
                     self.wfile.write(full[: len(full) // 2])
             elif stream:
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                self._sse([json.dumps(c).encode() for c in _stream_chunks(server, model, usage)])
+                chunks = _stream_chunks(server, model, usage, body)
+                self._sse([json.dumps(c).encode() for c in chunks])
             else:
-                self._send_json(200, _completion_body(server, model))
+                self._send_json(200, _completion_body(server, model, body))
 
         def _sse(self, events: list[bytes], cut: bool = False) -> None:
             """Send SSE ``data:`` events (then ``[DONE]``) with chunked encoding.

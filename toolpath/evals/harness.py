@@ -17,8 +17,10 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -139,21 +141,30 @@ def _rewrite(path: Path, records: list[Record]) -> None:
 
 
 class _Appender:
-    """Appends records one line at a time: write, flush, fsync, under a lock."""
+    """Appends records one line at a time: write, flush, fsync, under a lock.
+
+    The write runs in a thread, so an fsync (milliseconds) never stalls the event loop and
+    the other episodes; the thread lock keeps lines whole, even when the caller is cancelled.
+    """
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("ab")
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
 
-    async def append(self, record: Record) -> None:
-        line = _dump(record)
-        async with self._lock:  # no await inside: a line is never cut by a cancellation
+    def _write(self, line: bytes) -> None:
+        with self._lock:
+            if self._file.closed:
+                return
             self._file.write(line)
             self._file.flush()
             os.fsync(self._file.fileno())
 
+    async def append(self, record: Record) -> None:
+        await asyncio.to_thread(self._write, _dump(record))
+
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
 
 # --------------------------------------------------------------------------- running
@@ -259,6 +270,80 @@ class _Bar:
             self._progress.stop()
 
 
+@dataclass
+class PendingRun:
+    """What a run has left to do once the results on disk are taken into account."""
+
+    out_dir: Path
+    path: Path
+    """``out_dir/<method>.jsonl``."""
+    ids: list[str]
+    """Every requested id, in order."""
+    saved: dict[str, Record]
+    """The records already on disk, by id."""
+    todo: list[Example]
+    """The examples still to run."""
+
+    @property
+    def done(self) -> list[Record]:
+        return [self.saved[i] for i in self.ids if i in self.saved]
+
+
+def plan_run(
+    examples: Iterable[Example], *, out_dir: Path, method: str, retry_errors: bool = False
+) -> PendingRun:
+    """Check the examples and read what ``out_dir/<method>.jsonl`` already holds.
+
+    A torn last line is dropped; with ``retry_errors`` the errored records are removed from
+    the file so their ids run again. Shared by every executor, so resume works the same way.
+    """
+    examples = list(examples)
+    ids = [ex.id for ex in examples]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise ConfigError(f"example ids must be unique; repeated: {', '.join(dupes)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{method}.jsonl"
+
+    saved = {r["id"]: r for r in _scan(path, repair=True)}  # last line wins
+    if retry_errors and any(r.get("error") for r in saved.values()):
+        saved = {i: r for i, r in saved.items() if not r.get("error")}
+        _rewrite(path, list(saved.values()))
+    todo = [ex for ex in examples if ex.id not in saved]
+    if len(todo) < len(examples):
+        log.info("%s: resuming, %d of %d already done", method, len(ids) - len(todo), len(ids))
+    return PendingRun(out_dir=out_dir, path=path, ids=ids, saved=saved, todo=todo)
+
+
+def finish_run(task: TaskFamily, run: PendingRun, new: dict[str, Record]) -> RunResult:
+    """Write the summary and plot of ``run.out_dir``; return the requested ids' records."""
+    summary = summarize(run.out_dir, task)
+    try:
+        plot(summary, run.out_dir / "plot.png")
+    except MissingDependencyError as exc:
+        log.warning("no plot: %s", exc)
+    records = [new.get(i) or run.saved[i] for i in run.ids]
+    return RunResult(out_dir=run.out_dir, records=records, summary=summary)
+
+
+def _ensure_threads(n: int) -> None:
+    """Give the running loop's default executor at least ``n`` threads.
+
+    LangGraph runs an agent's sync nodes (and ``asyncio.to_thread`` its calls) there, and
+    by default it has only ``min(32, cpus + 4)`` threads: on a small machine that, not
+    ``concurrency``, would bound how many episodes wait on a model at once.
+    """
+    loop = asyncio.get_running_loop()
+    current = getattr(loop, "_default_executor", None)
+    size = getattr(current, "_max_workers", min(32, (os.cpu_count() or 1) + 4))
+    if size >= n:
+        return
+    loop.set_default_executor(ThreadPoolExecutor(n, thread_name_prefix="toolpath-eval"))
+    if current is not None:
+        current.shutdown(wait=False)  # what it is running finishes; its threads then exit
+
+
 async def run_eval(
     task: TaskFamily,
     examples: Iterable[Example],
@@ -283,27 +368,11 @@ async def run_eval(
     """
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
-    examples = list(examples)
-    ids = [ex.id for ex in examples]
-    if len(set(ids)) != len(ids):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise ConfigError(f"example ids must be unique; repeated: {', '.join(dupes)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{method}.jsonl"
-
-    saved = {r["id"]: r for r in _scan(path, repair=True)}  # last line wins
-    if retry_errors and any(r.get("error") for r in saved.values()):
-        saved = {i: r for i, r in saved.items() if not r.get("error")}
-        _rewrite(path, list(saved.values()))
-    done = [saved[i] for i in ids if i in saved]
-    todo = [ex for ex in examples if ex.id not in saved]
-    if done:
-        log.info("%s: resuming, %d of %d already done", method, len(done), len(examples))
-
+    run = plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
+    _ensure_threads(concurrency + 4)
     new: dict[str, Record] = {}
-    appender = _Appender(path)
-    bar = _Bar(method, len(examples), done, progress)
+    appender = _Appender(run.path)
+    bar = _Bar(method, len(run.ids), run.done, progress)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(example: Example) -> None:
@@ -313,7 +382,7 @@ async def run_eval(
             new[example.id] = record
             bar.advance(record)
 
-    jobs = [asyncio.create_task(one(ex)) for ex in todo]
+    jobs = [asyncio.create_task(one(ex)) for ex in run.todo]
     try:
         await asyncio.gather(*jobs)
     except BaseException:
@@ -324,14 +393,7 @@ async def run_eval(
     finally:
         bar.stop()
         appender.close()
-
-    summary = summarize(out_dir, task)
-    try:
-        plot(summary, out_dir / "plot.png")
-    except MissingDependencyError as exc:
-        log.warning("no plot: %s", exc)
-    records = [new.get(i) or saved[i] for i in ids]
-    return RunResult(out_dir=out_dir, records=records, summary=summary)
+    return finish_run(task, run, new)
 
 
 def run_eval_sync(
