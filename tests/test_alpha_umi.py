@@ -392,3 +392,25 @@ def test_api_retriever_and_demo_selector_feed_the_prompts(scripted, embedder, tm
     assert "Task: What is Bob's secret code?" in p.requests[0].messages[0]["content"]
     assert state["conversation"][3]["value"] == CODE
     assert time.perf_counter() - start < 120
+
+
+def test_a_recorded_run_exports_as_training_data(scripted, tmp_path):
+    from toolpath.evals.glpft import trajectory_record
+    from toolpath.evals.sft_export import export_sft
+
+    models = roles(
+        scripted,
+        ["I need Alice's code.\nNext: caller", "The code is known. Next: conclusion"],
+        [CALL],
+        [f"Alice's secret code is {CODE}."],
+    )
+    state = agent_for(models).invoke(TASK)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    line = json.dumps(trajectory_record(state, [secret_code]))
+    (runs / "trajectories.jsonl").write_text(line + "\n")
+    counts = export_sft(runs, tmp_path / "sft")
+    assert (counts["planner"], counts["caller"], counts["summarizer"]) == (2, 1, 1)
+    caller = json.loads((tmp_path / "sft" / "caller.json").read_text())
+    assert caller[0]["output"] == CALL
+    assert "secret_code" in caller[0]["instruction"] and TASK in caller[0]["instruction"]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath import cli_admin, cli_eval, cli_retrieval, cli_web
+from toolpath import cli_admin, cli_alpha_umi, cli_eval, cli_retrieval, cli_web
 from toolpath.cli_common import ModelOpt, err, out, progress_bar
 from toolpath.errors import ConfigError, ToolpathError
 
@@ -30,12 +30,12 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 eval_app = typer.Typer(
-    help="Run a benchmark (gsm8k, math500, math, costa, retrieval, miniwob, compwob). Runs "
-    "resume where they stopped.",
+    help="Run a benchmark (gsm8k, math500, math, costa, toolbench-static, retrieval, miniwob, "
+    "compwob). Runs resume where they stopped.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")
-for _module in (cli_eval, cli_retrieval, cli_web, cli_admin):
+for _module in (cli_eval, cli_alpha_umi, cli_retrieval, cli_web, cli_admin):
     _module.register(app, eval_app)
 
 
@@ -78,6 +78,13 @@ def run(
             help='A JSON list of demonstrations [{"task", "calls"}] for the demo selector.'
         ),
     ] = None,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            help="Multi-role agent: append the run as a GLPFT record to RECORD/trajectories.jsonl "
+            "(for toolpath export sft)."
+        ),
+    ] = None,
     max_steps: Annotated[
         int,
         typer.Option(help="Most model calls (planner turns) before the agent must answer.", min=1),
@@ -108,6 +115,8 @@ def run(
                 loaded[spec] = load_model(spec, progress=bar)
         return loaded[spec]
 
+    if record is not None and not multi:
+        raise ConfigError("--record saves multi-role runs: add --planner, --caller or --catalog")
     if not multi:
         agent = tool_agent(toolset, load(model), max_steps=max_steps)
     else:
@@ -134,12 +143,29 @@ def run(
             err.out(chunk["delta"], end="", style="dim", highlight=False)
         elif mode == "updates" and show_trace:
             _print_update(chunk)
+    if record is not None and multi:
+        _record(record, final, toolset)
     if as_json:
         out.print_json(json.dumps(final, default=str))
     elif final.get("answer") is not None:
         typer.echo(final["answer"])
     else:
         raise ToolpathError(f"the agent stopped without an answer (status: {final.get('status')})")
+
+
+def _record(folder: str, state: dict[str, Any], tools: list[Any]) -> None:
+    """Append the run to FOLDER/trajectories.jsonl with the tools its roles saw."""
+    from pathlib import Path
+
+    from toolpath.evals.glpft import trajectory_record
+
+    shown = set(state.get("tools") or [t.name for t in tools])
+    line = json.dumps(trajectory_record(state, [t for t in tools if t.name in shown]))
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "trajectories.jsonl", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    err.print(f"[dim]recorded in {path / 'trajectories.jsonl'}[/]")
 
 
 def _catalog_retriever(
