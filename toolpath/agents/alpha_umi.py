@@ -61,6 +61,7 @@ from toolpath.agents.alpha_umi_format import (
 from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
 from toolpath.errors import ConfigError, ToolError
 from toolpath.llm.base import ChatModel, Message, user
+from toolpath.llm.toolcall import reply_schema
 from toolpath.tools.base import Tool, as_tools
 
 if TYPE_CHECKING:
@@ -265,7 +266,11 @@ def alpha_umi_agent(
         if constrained:
             messages.append(user(CALLER_JSON))
             raw, record = ask(
-                call_llm, "caller", messages, caller_tokens, response_format=call_schema(tools_now)
+                call_llm,
+                "caller",
+                messages,
+                caller_tokens,
+                response_format=reply_schema(tools_now, allow_final=False),
             )
             name, args, problem = _read_json_call(raw)
         else:
@@ -352,27 +357,6 @@ def alpha_umi_agent(
 
     compiled = g.compile(checkpointer=checkpointer)
     return finish(compiled, lambda q: {"conversation": [turn("user", q)]}, on_close=close)
-
-
-def call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
-    """A ``response_format`` that constrains a reply to one call of one of ``tools``."""
-    options = []
-    for t in tools:
-        params = {k: v for k, v in t.parameters.items() if k != "$defs"}
-        option: dict[str, Any] = {
-            "type": "object",
-            "properties": {"tool": {"const": t.name}, "arguments": params},
-            "required": ["tool", "arguments"],
-            "additionalProperties": False,
-        }
-        if "$defs" in t.parameters:
-            option["$defs"] = t.parameters["$defs"]
-        options.append(option)
-    schema = options[0] if len(options) == 1 else {"anyOf": options}
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "call", "schema": schema, "strict": True},
-    }
 
 
 def _read_json_call(text: str) -> tuple[str | None, dict[str, Any] | None, str | None]:

@@ -76,7 +76,7 @@ class RunResult:
 # --------------------------------------------------------------------------- JSONL files
 
 
-def _scan(path: Path, *, repair: bool) -> list[Record]:
+def scan_records(path: Path, *, repair: bool) -> list[Record]:
     """Parse a results file; with ``repair``, truncate a torn (unterminated) last line.
 
     A last line without its newline was cut off by a kill mid-write, unless it parses as a
@@ -123,14 +123,14 @@ def _parse(raw: bytes) -> Record | None:
 
 def load_records(path: Path) -> list[Record]:
     """Every complete record in a results file, skipping a torn last line (file untouched)."""
-    return _scan(Path(path), repair=False)
+    return scan_records(Path(path), repair=False)
 
 
 def _dump(record: Record) -> bytes:
     return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
-def _rewrite(path: Path, records: list[Record]) -> None:
+def rewrite_records(path: Path, records: list[Record]) -> None:
     """Atomically replace ``path`` with ``records``."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("wb") as f:
@@ -140,7 +140,7 @@ def _rewrite(path: Path, records: list[Record]) -> None:
     os.replace(tmp, path)
 
 
-class _Appender:
+class Appender:
     """Appends records one line at a time: write, flush, fsync, under a lock.
 
     The write runs in a thread, so an fsync (milliseconds) never stalls the event loop and
@@ -306,10 +306,10 @@ def plan_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{method}.jsonl"
 
-    saved = {r["id"]: r for r in _scan(path, repair=True)}  # last line wins
+    saved = {r["id"]: r for r in scan_records(path, repair=True)}  # last line wins
     if retry_errors and any(r.get("error") for r in saved.values()):
         saved = {i: r for i, r in saved.items() if not r.get("error")}
-        _rewrite(path, list(saved.values()))
+        rewrite_records(path, list(saved.values()))
     todo = [ex for ex in examples if ex.id not in saved]
     if len(todo) < len(examples):
         log.info("%s: resuming, %d of %d already done", method, len(ids) - len(todo), len(ids))
@@ -327,7 +327,7 @@ def finish_run(task: TaskFamily, run: PendingRun, new: dict[str, Record]) -> Run
     return RunResult(out_dir=run.out_dir, records=records, summary=summary)
 
 
-def _ensure_threads(n: int) -> None:
+def ensure_threads(n: int) -> None:
     """Give the running loop's default executor at least ``n`` threads.
 
     LangGraph runs an agent's sync nodes (and ``asyncio.to_thread`` its calls) there, and
@@ -369,9 +369,9 @@ async def run_eval(
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
     run = plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
-    _ensure_threads(concurrency + 4)
+    ensure_threads(concurrency + 4)
     new: dict[str, Record] = {}
-    appender = _Appender(run.path)
+    appender = Appender(run.path)
     bar = _Bar(method, len(run.ids), run.done, progress)
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -382,7 +382,16 @@ async def run_eval(
             new[example.id] = record
             bar.advance(record)
 
-    jobs = [asyncio.create_task(one(ex)) for ex in run.todo]
+    try:
+        await gather_all([asyncio.create_task(one(ex)) for ex in run.todo])
+    finally:
+        bar.stop()
+        appender.close()
+    return finish_run(task, run, new)
+
+
+async def gather_all(jobs: list[asyncio.Task[Any]]) -> None:
+    """Wait for every job; on the first failure (or a cancel) cancel the rest, then re-raise."""
     try:
         await asyncio.gather(*jobs)
     except BaseException:
@@ -390,10 +399,6 @@ async def run_eval(
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         raise
-    finally:
-        bar.stop()
-        appender.close()
-    return finish_run(task, run, new)
 
 
 def run_eval_sync(

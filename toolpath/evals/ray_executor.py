@@ -32,16 +32,17 @@ from typing import Any, Literal
 
 from toolpath.errors import BackendError, ConfigError, MissingDependencyError
 from toolpath.evals.harness import (
+    Appender,
     Example,
     Record,
     RunResult,
     TaskFamily,
-    _Appender,
     _Bar,
-    _ensure_threads,
     _episode,
     _scores,
+    ensure_threads,
     finish_run,
+    gather_all,
     plan_run,
     run_eval,
 )
@@ -85,7 +86,7 @@ class EvalWorker:
         self.agent = factory(task)
 
     async def run(self, example: Example) -> Record:
-        _ensure_threads(self.concurrency + 4)
+        ensure_threads(self.concurrency + 4)
         return await _episode(self.task, example, self.agent, self.method, self.episode_timeout)
 
     def pid(self) -> int:
@@ -143,7 +144,7 @@ async def run_eval_ray(
     new: dict[str, Record] = {}
     workers: list[Any] = []
     bar = _Bar(method, len(run.ids), run.done, progress)
-    appender = _Appender(run.path)
+    appender = Appender(run.path)
     try:
         actor = ray.remote(EvalWorker).options(
             max_restarts=max_retries,
@@ -206,7 +207,7 @@ async def _drive(
     task: TaskFamily,
     method: str,
     bar: _Bar,
-    appender: _Appender,
+    appender: Appender,
     new: dict[str, Record],
 ) -> int:
     """Feed the examples to the workers' lanes; return how many could not be run."""
@@ -263,14 +264,7 @@ async def _drive(
                 return  # this worker is gone for good; the others take its episodes
             await asyncio.sleep(pause)
 
-    lanes = [asyncio.create_task(lane(w)) for w in workers for _ in range(concurrency)]
-    try:
-        await asyncio.gather(*lanes)
-    except BaseException:
-        for job in lanes:
-            job.cancel()
-        await asyncio.gather(*lanes, return_exceptions=True)
-        raise
+    await gather_all([asyncio.create_task(lane(w)) for w in workers for _ in range(concurrency)])
     return len(queue)
 
 

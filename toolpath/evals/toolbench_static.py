@@ -60,12 +60,13 @@ from toolpath.evals.glpft import (
     parse_record,
 )
 from toolpath.evals.harness import (
+    Appender,
     Record,
-    _Appender,
-    _ensure_threads,
-    _rewrite,
-    _scan,
+    ensure_threads,
+    gather_all,
     load_records,
+    rewrite_records,
+    scan_records,
 )
 from toolpath.llm.base import ChatModel
 from toolpath.tools.catalog import sanitize_name
@@ -345,7 +346,7 @@ async def arun_static_eval(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{method}.jsonl"
-    saved = {r["id"]: r for r in _scan(path, repair=True)}
+    saved = {r["id"]: r for r in scan_records(path, repair=True)}
     other = next((r for r in saved.values() if r.get("mode") not in (None, mode)), None)
     if other is not None:
         raise ConfigError(
@@ -354,14 +355,14 @@ async def arun_static_eval(
         )
     if retry_errors and any(r.get("error") for r in saved.values()):
         saved = {i: r for i, r in saved.items() if not r.get("error")}
-        _rewrite(path, list(saved.values()))
+        rewrite_records(path, list(saved.values()))
     todo = [s for s in steps if s.id not in saved]
     done = len(steps) - len(todo)
     if progress:
         progress(done, len(steps))
 
-    _ensure_threads(concurrency)  # models without native async calls run in threads
-    appender = _Appender(path)
+    ensure_threads(concurrency)  # models without native async calls run in threads
+    appender = Appender(path)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(step: Step) -> None:
@@ -373,14 +374,8 @@ async def arun_static_eval(
             if progress:
                 progress(done, len(steps))
 
-    jobs = [asyncio.create_task(one(s)) for s in todo]
     try:
-        await asyncio.gather(*jobs)
-    except BaseException:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        raise
+        await gather_all([asyncio.create_task(one(s)) for s in todo])
     finally:
         appender.close()
     summary = summarize(out)

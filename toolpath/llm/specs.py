@@ -9,6 +9,8 @@
 ``http://host:8000/v1#MODEL``          the same, URL first; without ``#MODEL`` the
                                        server's first listed model is used
 ``ollama:llama3.2``                    Ollama on localhost:11434 (``OLLAMA_HOST`` to change)
+``vllm:Qwen/Qwen2.5-7B-Instruct``      vLLM's in-process engine (a Hugging Face model
+                                       name or folder; ``pip install 'toolpath[vllm]'``)
 =====================================  ===============================================
 """
 
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
 EXAMPLES = (
     "local, local:qwen2.5-coder-0.5b, local:/path/model.gguf, openai:gpt-4o-mini, "
-    "openai:MODEL@http://127.0.0.1:8000/v1, http://127.0.0.1:8000/v1#MODEL, ollama:llama3.2"
+    "openai:MODEL@http://127.0.0.1:8000/v1, http://127.0.0.1:8000/v1#MODEL, ollama:llama3.2, "
+    "vllm:/path/to/hf-model"
 )
 
 
@@ -57,6 +60,10 @@ def load_model(
         host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434").rstrip("/")
         host = host if "://" in host else f"http://{host}"
         return _openai(rest, f"{host}/v1", {"api_key": "ollama", **options})
+    if scheme == "vllm" and rest:
+        from toolpath.llm.vllm_engine import VLLMModel
+
+        return VLLMModel(rest, **options)
     raise ModelSpecError(f"unknown model spec {spec!r}; use one of: {EXAMPLES}")
 
 
