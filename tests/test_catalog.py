@@ -444,7 +444,7 @@ def test_sanitize_name() -> None:
     assert sanitize_name("ok_name-1") == "ok_name-1"
 
 
-def test_synthetic_catalog_is_deterministic_unique_and_fast() -> None:
+def test_synthetic_catalog_is_deterministic_and_unique() -> None:
     first, again, other = (
         synthetic_catalog(300, 7),
         synthetic_catalog(300, 7),
@@ -458,8 +458,6 @@ def test_synthetic_catalog_is_deterministic_unique_and_fast() -> None:
     assert first[123].name.endswith("_123") and first[0].parameters["required"]
     with pytest.raises(ToolError, match="no implementation"):
         first[0]()
-    start = time.perf_counter()
-    big = synthetic_catalog(16_000, seed=1)
-    assert time.perf_counter() - start < 1.0
+    big = synthetic_catalog(16_000, seed=1)  # its build time is in benchmarks/retrieval.py
     assert len(big) == 16_000 and len({t.name for t in big}) == 16_000
     assert len({t.description for t in big}) > 1000  # varied, not one template
