@@ -121,6 +121,10 @@ def costa(
         str, typer.Option(help="Comma-separated searches: astar, ucs, exhaustive, greedy.")
     ] = "astar,ucs,exhaustive,greedy",
     seed: Annotated[int, typer.Option(help="The task generator's seed.")] = 0,
+    q_threshold: Annotated[
+        float,
+        typer.Option(help="Prune plans whose quality (prod Q) falls below this.", min=0.0, max=1.0),
+    ] = 0.8,
 ) -> None:
     """Run CoSTA* on generated image-editing tasks: the model builds each task's subtask tree
     once, then every search and alpha plans and executes on the real image tools. Reports
@@ -141,7 +145,15 @@ def costa(
         raise ConfigError(f"unknown search in {search!r}; use: {', '.join(SEARCHES)}")
     with progress_bar() as bar:
         llm = load_model(model, progress=bar)
-    summary = run_bench(llm, Path(out_dir), n=tasks, seed=seed, alphas=alpha_values, searches=names)
+    summary = run_bench(
+        llm,
+        Path(out_dir),
+        n=tasks,
+        seed=seed,
+        alphas=alpha_values,
+        searches=names,
+        q_threshold=q_threshold,
+    )
     table = Table("method", "n", "errors", "success %", "cost s", "quality", "expanded", "re-plans")
     for name, row in summary["methods"].items():
         table.add_row(
