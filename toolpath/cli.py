@@ -127,7 +127,7 @@ def run(
             chosen_demos = _read_demos(demos)
         agent = tool_agent(
             toolset,
-            load(model),
+            None,  # every role is given below, so no default model is loaded
             planner=load(planner or model),
             caller=load(caller or model),
             summarizer=load(summarizer or model),
