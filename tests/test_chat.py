@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from toolpath.chat import ChatSession, streamed_answer, tool_result
+from toolpath.chat import ChatSession
+from toolpath.chat_view import streamed_answer, tool_result
 from toolpath.errors import BackendError
 from toolpath.llm.specs import load_model
 from toolpath.tools import calculator, tool

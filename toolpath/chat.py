@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import threading
 import time
@@ -29,16 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.rule import Rule
-from rich.syntax import Syntax
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from toolpath.errors import ConfigError, MissingDependencyError, ToolpathError
+from toolpath.chat_view import TurnView, one_line
+from toolpath.errors import ConfigError, MissingDependencyError
 from toolpath.llm.base import ChatModel, ChatModelBase, Completion, Message, StreamEvent, assistant
-from toolpath.llm.toolcall import OBSERVATION, TOOL_ERROR
 from toolpath.tools.base import Tool
 
 AGENTS = ("tools", "math")
@@ -100,140 +96,6 @@ class StoppableModel(ChatModelBase):
 
     def close(self) -> None:
         self.inner.close()
-
-
-_ANSWER_START = re.compile(r'\s*\{\s*"final_answer"\s*:\s*"')
-_STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.DOTALL)
-
-
-def streamed_answer(raw: str) -> str:
-    """The decoded part of a ``{"final_answer": "..."}`` reply written so far ("" for any
-    other reply), so a JSON-mode answer can be shown as it streams, without the JSON."""
-    start = _ANSWER_START.match(raw)
-    if not start:
-        return ""
-    body = _STRING_BODY.match(raw, start.end())
-    text = body.group(0) if body else ""
-    for cut in range(len(text), max(len(text) - 12, -1), -1):  # an escape may be unfinished
-        try:
-            decoded = json.loads(f'"{text[:cut]}"', strict=False)
-        except ValueError:
-            continue
-        return decoded[:-1] if decoded and "\ud800" <= decoded[-1] <= "\udbff" else decoded
-    return ""
-
-
-def tool_result(name: str, content: str) -> str:
-    """A tool message without the agent's instructions around the result or error."""
-    for template, key in ((OBSERVATION, "{result}"), (TOOL_ERROR, "{error}")):
-        head, _, tail = template.partition(key)
-        head = head.format(name=name)
-        if content.startswith(head):
-            body = content[len(head) :]
-            return body.split(tail, 1)[0] if tail else body
-    return content
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, ToolpathError) else f"{type(exc).__name__}: {text}"
-
-
-class _TurnView:
-    """Renders one turn as its events arrive: answer tokens, tool panels, code panels."""
-
-    def __init__(self, console: Console, *, math: bool, json_mode: bool) -> None:
-        self.console, self.math, self.json_mode = console, math, json_mode
-        self.raw, self.shown = "", 0
-        self.node: str | None = None
-        self.midline = self.coding = self.answer_shown = False
-        self.calls: dict[str, dict[str, Any]] = {}
-        self.trace: list[dict[str, Any]] = []
-
-    def write(self, text: str) -> None:
-        if text:
-            self.console.out(text, end="", highlight=False)
-            self.midline = not text.endswith("\n")
-
-    def end_line(self) -> None:
-        if self.midline:
-            self.console.out("")
-            self.midline = False
-
-    def token(self, node: str, delta: str) -> None:
-        """Show a streamed piece: the answer text (not the JSON around it), or math prose
-        up to a code fence (the code then appears highlighted once it is complete)."""
-        if self.math and node != self.node:
-            self.end_line()
-            self.console.print(Rule(node, align="left", style="cyan"))
-            self.node, self.raw, self.shown, self.coding = node, "", 0, False
-        self.raw += delta
-        fenced = self.math and "```" in self.raw
-        if self.math:
-            text = self.raw.split("```", 1)[0] if fenced else self.raw.rstrip("`")
-        else:
-            text = streamed_answer(self.raw) if self.json_mode else self.raw
-        if not self.coding:
-            self.write(text[self.shown :])
-            self.shown = max(self.shown, len(text))
-            if fenced:
-                self.coding = True
-                self._block(Text("writing code…", style="dim"))
-
-    def update(self, chunk: dict[str, Any]) -> None:
-        """Show what a finished node did: tool panels, code and interpreter output."""
-        for node, delta in chunk.items():
-            if not isinstance(delta, dict):
-                continue
-            records = delta.get("trace", [])
-            self.trace += records
-            if node == "model":
-                self.answer_shown = self.shown > 0
-                for rec in records:
-                    if "error" in rec:
-                        self._block(Text(f"reply not usable: {rec['error']}", style="dim red"))
-                for msg in delta.get("messages", []):
-                    self.calls.update({c["id"]: c for c in msg.get("tool_calls") or []})
-            elif node == "tools":
-                oks = [r.get("ok", True) for r in records if r.get("node") == "tool"]
-                for i, msg in enumerate(delta.get("messages", [])):
-                    call = self.calls.pop(msg.get("tool_call_id", ""), None)
-                    self._block(
-                        _tool_panel(
-                            call, msg.get("content") or "", oks[i] if i < len(oks) else True
-                        )
-                    )
-            elif node == "run_code":
-                ok = not delta.get("failed")
-                output = (delta.get("output") or "").rstrip() or "(no output)"
-                self._block(_panel(Text(output), "interpreter output", "green" if ok else "red"))
-            if delta.get("code") and (node == "write_code" or delta.get("code_changed")):
-                code = Syntax(delta["code"], "python", background_color="default")
-                self._block(_panel(code, "code", "cyan"))
-            self.raw, self.shown, self.node, self.coding = "", 0, None, False
-
-    def _block(self, renderable: Any) -> None:
-        self.end_line()
-        self.console.print(renderable)
-
-
-def _tool_panel(call: dict[str, Any] | None, content: str, ok: bool) -> Panel:
-    """One tool call: its name and JSON arguments, and the result (or error) beneath."""
-    fn = (call or {}).get("function") or {"name": "?", "arguments": "{}"}
-    try:
-        args = json.dumps(json.loads(fn["arguments"]), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        args = str(fn["arguments"])
-    result = Text(
-        ("result: " if ok else "error: ") + tool_result(fn["name"], content),
-        style="" if ok else "red",
-    )
-    body = Group(Syntax(args, "json", background_color="default"), Rule(style="dim"), result)
-    return _panel(body, f"tool · {fn['name']}", "green" if ok else "red")
-
-
-def _panel(body: Any, title: str, style: str) -> Panel:
-    return Panel(body, title=title, title_align="left", border_style=style)
 
 
 class ChatSession:
@@ -299,7 +161,7 @@ class ChatSession:
         """
         agent = self._agent()
         math = self.agent_name == "math"
-        view = _TurnView(
+        view = TurnView(
             self.console, math=math, json_mode=self.model.tool_mode == "json" and bool(self.enabled)
         )
         config = None if math else self._config()
@@ -323,7 +185,7 @@ class ChatSession:
             self._close_run(STOPPED)
         except Exception as exc:
             view.end_line()
-            self.say(f"error: {_one_line(exc)}", style="red")
+            self.say(f"error: {one_line(exc)}", style="red")
             self._close_run("(failed)")
         else:
             view.end_line()
@@ -370,7 +232,7 @@ class ChatSession:
                     config, {"messages": [assistant(marker)], "status": "failed"}, as_node="model"
                 )
         except Exception as exc:  # the next question still works; only the record is rough
-            self.say(f"(could not record the stop: {_one_line(exc)})", style="dim")
+            self.say(f"(could not record the stop: {one_line(exc)})", style="dim")
 
     # ---- slash commands ----------------------------------------------------------------
 
@@ -391,7 +253,7 @@ class ChatSession:
             model = self.loader(spec)
         except (Exception, KeyboardInterrupt) as exc:
             self.say(
-                f"error: {_one_line(exc) or 'interrupted'} (still using {self.model.name})",
+                f"error: {one_line(exc) or 'interrupted'} (still using {self.model.name})",
                 style="red",
             )
             return
