@@ -316,3 +316,28 @@ def test_import_loads_no_torch_or_sentence_transformers() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_traced_query_path_matches_the_pipeline(embedder: Embedder) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Pooling
+
+    from toolpath.retrieval.query_encoder import build_query_encoder
+
+    texts = [
+        "",
+        "weather",
+        "Convert 3 kelvin to rankine, please!",
+        "word " * 400,
+    ]  # last: truncated
+    slow = Embedder(embedder.model_path, fast_queries=False)
+    slow._model = embedder.model  # same weights, no second load
+    for text in texts:
+        fast_vec = embedder.encode([text])[0]
+        slow_vec = slow.encode([text])[0]
+        assert float(np.dot(fast_vec, slow_vec)) > 0.9999, text[:40]
+    assert callable(embedder._query)  # the traced path was really used above
+    assert slow._query is False  # and never built when switched off
+    # a layout it does not know (CLS pooling) keeps the sentence-transformers pipeline
+    cls = SentenceTransformer(modules=[embedder.model[0], Pooling(384, pooling_mode="cls")])
+    assert build_query_encoder(cls) is None

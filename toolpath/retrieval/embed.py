@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from toolpath.errors import MissingDependencyError
+from toolpath.retrieval.query_encoder import QueryEncoder, build_query_encoder
 from toolpath.tools.base import Tool
 
 Vectors = npt.NDArray[np.float32]
@@ -57,6 +58,10 @@ class Embedder:
     is as fast for a single short query (about 12 ms) and stays fast when the other cores are
     busy, where several threads waiting on each other can take 30x longer. The count is set
     only for the duration of the call (torch's setting is process-wide).
+
+    With ``fast_queries`` (the default), those few texts go through a TorchScript trace of the
+    transformer (:mod:`toolpath.retrieval.query_encoder`), which checks itself against the
+    pipeline when built and is skipped for models it does not fit.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Embedder:
         device: str = "cpu",
         threads: int | None = None,
         query_threads: int | None = 1,
+        fast_queries: bool = True,
     ) -> None:
         self.model_path = model_path
         self.name = name or (DEFAULT_MODEL if model_path is None else model_path)
@@ -75,7 +81,9 @@ class Embedder:
         self.device = device
         self.threads = threads
         self.query_threads = query_threads
+        self.fast_queries = fast_queries
         self._model: Any = None
+        self._query: QueryEncoder | bool | None = False  # False: not built yet
         self._lock = threading.Lock()
 
     @property
@@ -127,10 +135,29 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(total), key=lambda i: len(texts[i]))
         out = np.empty((total, self.dim), dtype=np.float32)
-        threads = self.query_threads if total <= _SMALL else self.threads
-        with _torch_threads(threads):
+        if total <= _SMALL:
+            with _torch_threads(self.query_threads):
+                query = self._query_encoder()
+                if query is None:
+                    self._encode_into(texts, order, out, progress)
+                else:
+                    for i, text in enumerate(texts):
+                        out[i] = query(text)
+            return out
+        with _torch_threads(self.threads):
             self._encode_into(texts, order, out, progress)
         return out
+
+    def _query_encoder(self) -> QueryEncoder | None:
+        """The traced single-text encoder (built on first use), or None to use the pipeline."""
+        if not self.fast_queries:
+            return None
+        if self._query is False:
+            model = self.model
+            with self._lock:
+                if self._query is False:
+                    self._query = build_query_encoder(model)
+        return self._query if callable(self._query) else None
 
     def _encode_into(
         self, texts: Sequence[str], order: list[int], out: Vectors, progress: Progress | None
