@@ -145,6 +145,26 @@ async def test_async_invoke(scripted):
     assert state["answer"] == "async ok"
 
 
+async def test_async_runs_take_the_models_async_path(scripted, monkeypatch):
+    model = scripted([call("calculator", expression="3*3"), final("9")] * 2)
+
+    def no_sync_stream(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an async run called the sync stream")
+
+    monkeypatch.setattr(model, "stream", no_sync_stream)
+    agent = tool_agent([calculator], model)
+    state = await agent.ainvoke("q")
+    assert state["answer"] == "9" and state["status"] == "answered"
+    events = [e async for e in agent.astream("q", stream_mode=["updates", "custom"])]
+    tokens = "".join(e[1]["delta"] for e in events if e[0] == "custom")
+    assert '"final_answer"' in tokens and "3*3" in tokens
+    assert [next(iter(e[1])) for e in events if e[0] == "updates"] == [
+        "start", "model", "tools", "model"
+    ]  # fmt: skip
+    with pytest.raises(AssertionError, match="sync stream"):
+        agent.invoke("q")  # the sync run does use it: the patch above really bites
+
+
 def test_checkpointer_resumes_by_thread_id(scripted, tmp_path):
     runs = []
 

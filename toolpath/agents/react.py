@@ -3,7 +3,9 @@
     START -> start -> model -> (tools -> model)* -> END
 
 ``start`` resets the run's bookkeeping (so the graph also works as a subgraph and on a
-thread that continues a conversation). The model node asks the model for its next move (:func:`toolpath.llm.toolcall.decide`).
+thread that continues a conversation). The model node asks the model for its next move
+(:func:`toolpath.llm.toolcall.decide`, or :func:`~toolpath.llm.toolcall.adecide` under
+``ainvoke``/``astream``).
 A tool call goes to the tool node; a final answer ends the run; a reply that cannot be
 used goes back to the model with the error, at most ``max_repairs`` times in a row.
 A tool failure is an observation too. Near the step cap, or after the model repeats an
@@ -18,13 +20,14 @@ import time
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
+from langchain_core.runnables import RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, model_record
 from toolpath.errors import ConfigError, ToolError
 from toolpath.llm.base import ChatModel, Message, tool_message, user
-from toolpath.llm.toolcall import TOOL_ERROR, decide, observation
+from toolpath.llm.toolcall import TOOL_ERROR, Decision, adecide, decide, observation
 from toolpath.tools.base import Tool, as_tools
 
 Status = Literal["running", "answered", "step_limit", "failed"]
@@ -104,19 +107,18 @@ def tool_agent(
             "run_start": len(state.get("messages", [])) - 1,
         }
 
-    def call_model(state: ToolAgentState) -> dict[str, Any]:
+    def model_options(state: ToolAgentState) -> dict[str, Any]:
         steps = state.get("steps", 0) + 1
-        force = state.get("force_final", False) or steps >= max_steps
         write = get_stream_writer()
-        decision = decide(
-            llm,
-            state["messages"],
-            toolset,
-            instructions=instructions,
-            force_final=force,
-            max_tokens=max_tokens,
-            on_delta=lambda d: write({"type": "token", "node": "model", "delta": d}),
-        )
+        return {
+            "instructions": instructions,
+            "force_final": state.get("force_final", False) or steps >= max_steps,
+            "max_tokens": max_tokens,
+            "on_delta": lambda d: write({"type": "token", "node": "model", "delta": d}),
+        }
+
+    def model_update(state: ToolAgentState, decision: Decision) -> dict[str, Any]:
+        steps = state.get("steps", 0) + 1
         assert decision.completion is not None
         record = model_record("model", decision.completion)
         update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
@@ -138,6 +140,14 @@ def tool_agent(
         if steps >= max_steps:
             update["status"] = "step_limit"
         return update
+
+    def call_model(state: ToolAgentState) -> dict[str, Any]:
+        decision = decide(llm, state["messages"], toolset, **model_options(state))
+        return model_update(state, decision)
+
+    async def acall_model(state: ToolAgentState) -> dict[str, Any]:
+        decision = await adecide(llm, state["messages"], toolset, **model_options(state))
+        return model_update(state, decision)
 
     def call_tools(state: ToolAgentState) -> dict[str, Any]:
         last = state["messages"][-1]
@@ -182,7 +192,8 @@ def tool_agent(
 
     g = StateGraph(ToolAgentState)
     g.add_node("start", start)
-    g.add_node("model", call_model)
+    # sync for invoke/stream; async for ainvoke/astream, where a waiting episode holds no thread
+    g.add_node("model", RunnableLambda(call_model, afunc=acall_model, name="model"))
     g.add_node("tools", call_tools)
     g.add_edge(START, "start")
     g.add_edge("start", "model")

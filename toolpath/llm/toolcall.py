@@ -157,21 +157,46 @@ def decide(
     propagate as :class:`BackendError`; bad replies come back as a Decision with
     ``error`` set.
     """
+    mode, request, kwargs = _request(model, messages, tools, instructions, force_final, allow_final)
+    completion = _complete(model, request, kwargs, max_tokens, on_delta)
+    return parse_completion(completion, tools, mode=mode)
+
+
+async def adecide(
+    model: ChatModel,
+    messages: Sequence[Message],
+    tools: Sequence[Tool],
+    *,
+    instructions: str = "",
+    force_final: bool = False,
+    max_tokens: int | None = 512,
+    on_delta: OnDelta | None = None,
+    allow_final: bool = True,
+) -> Decision:
+    """:func:`decide` on the model's async API, so an episode waiting on the model holds no
+    thread (how the eval harness runs many episodes at once)."""
+    mode, request, kwargs = _request(model, messages, tools, instructions, force_final, allow_final)
+    completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
+    return parse_completion(completion, tools, mode=mode)
+
+
+def _request(
+    model: ChatModel,
+    messages: Sequence[Message],
+    tools: Sequence[Tool],
+    instructions: str,
+    force_final: bool,
+    allow_final: bool,
+) -> tuple[ToolMode, list[Message], dict[str, Any]]:
+    """The tool mode, the messages to send and the completion options for one decision."""
     mode: ToolMode = model.tool_mode if tools else "native"
     prompt = system_prompt(tools, mode, instructions, allow_final=allow_final or force_final)
     sys_msg = {"role": "system", "content": prompt}
     if mode == "json":
-        request = [sys_msg, *render_for_json_mode(messages)]
-        kwargs: dict[str, Any] = {
-            "response_format": reply_schema(
-                tools, allow_tools=not force_final, allow_final=allow_final
-            ),
-        }
-    else:
-        request = [sys_msg, *messages]
-        kwargs = {} if force_final or not tools else {"tools": [t.spec() for t in tools]}
-    completion = _complete(model, request, kwargs, max_tokens, on_delta)
-    return parse_completion(completion, tools, mode=mode)
+        schema = reply_schema(tools, allow_tools=not force_final, allow_final=allow_final)
+        return mode, [sys_msg, *render_for_json_mode(messages)], {"response_format": schema}
+    kwargs = {} if force_final or not tools else {"tools": [t.spec() for t in tools]}
+    return mode, [sys_msg, *messages], kwargs
 
 
 def _complete(
@@ -185,6 +210,30 @@ def _complete(
         return model.complete(request, max_tokens=max_tokens, **kwargs)
     final: Completion | None = None
     for event in model.stream(request, max_tokens=max_tokens, **kwargs):
+        if event.delta:
+            on_delta(event.delta)
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise BackendError(f"{model.name}: the stream ended without a completion")
+    return final
+
+
+async def _acomplete(
+    model: ChatModel,
+    request: list[Message],
+    kwargs: dict[str, Any],
+    max_tokens: int | None,
+    on_delta: OnDelta | None,
+) -> Completion:
+    astream = getattr(model, "astream", None)  # ChatModelBase has it; a bare protocol may not
+    if on_delta is None or astream is None:
+        completion = await model.acomplete(request, max_tokens=max_tokens, **kwargs)
+        if on_delta is not None and completion.content:
+            on_delta(completion.content)
+        return completion
+    final: Completion | None = None
+    async for event in astream(request, max_tokens=max_tokens, **kwargs):
         if event.delta:
             on_delta(event.delta)
         if event.completion is not None:
