@@ -14,7 +14,8 @@ It listens on a real socket on 127.0.0.1 (random port) and answers
 - ``"cut"``: start a reply and close the connection half-way (streams: after one delta)
 
 ``reject_stream_options=True`` answers 400 to any request carrying ``stream_options``, as
-some servers do. ``keep_alive=True`` keeps connections open after JSON answers (streams and
+some servers do; ``reject_tools=True`` answers 400 to any request carrying ``tools``, with
+the message ``vllm serve`` gives when started without its tool-calling flags. ``keep_alive=True`` keeps connections open after JSON answers (streams and
 faults always close theirs), like most real servers. ``GET /v1/models`` lists the one model ``"fault-model"``.
 
 For load and fail-over tests (and the harness scaling benchmark): ``latency_s`` delays every
@@ -50,6 +51,10 @@ _ERRORS = {
     503: ("server_error", "The server is overloaded"),
 }
 
+_NO_AUTO_TOOLS = (  # what `vllm serve` answers to tools= without its tool-calling flags
+    '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -75,6 +80,7 @@ class FaultServer:
         retry_after: str | None = "0",
         tool_calls: list[dict[str, Any]] | None = None,
         reject_stream_options: bool = False,
+        reject_tools: bool = False,
         keep_alive: bool = False,
         respond: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
         slots: int | None = None,
@@ -90,6 +96,7 @@ class FaultServer:
         self.retry_after = retry_after
         self.tool_calls = tool_calls
         self.reject_stream_options = reject_stream_options
+        self.reject_tools = reject_tools
         self.keep_alive = keep_alive
         self.respond = respond
         self.slots = threading.BoundedSemaphore(slots) if slots else None
@@ -162,6 +169,8 @@ class FaultServer:
             self.headers.append(headers)
             outcome = self.script.pop(0) if self.script else "ok"
             if self.reject_stream_options and "stream_options" in body and outcome == "ok":
+                outcome = "400"
+            if self.reject_tools and body.get("tools") and outcome == "ok":
                 outcome = "400"
             self.outcomes.append(outcome)
             return outcome
@@ -338,6 +347,8 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 message = message.replace("fault-model", model)
                 if status == 400 and "stream_options" in body and server.reject_stream_options:
                     message = "Unrecognized request argument supplied: stream_options"
+                if status == 400 and body.get("tools") and server.reject_tools:
+                    message = _NO_AUTO_TOOLS
                 retry = status in (429, 503) and server.retry_after is not None
                 headers = {"Retry-After": str(server.retry_after)} if retry else {}
                 error = {"error": {"message": message, "type": kind, "code": None}}

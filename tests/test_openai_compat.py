@@ -270,3 +270,47 @@ def test_import_does_not_load_openai() -> None:
     code = "import sys, toolpath.llm.openai_compat; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_server_without_native_tools_switches_the_agent_to_json_mode(caplog) -> None:
+    # like `vllm serve` without --enable-auto-tool-choice --tool-call-parser: tools= is a 400
+    from scripted_episodes import calculator_agent, server_policy
+
+    from toolpath.errors import NativeToolsUnsupportedError
+
+    with FaultServer(respond=server_policy, reject_tools=True) as srv:
+        model = OpenAICompatModel("fault-model", base_url=srv.url, max_retries=0)
+        with pytest.raises(NativeToolsUnsupportedError, match="enable-auto-tool-choice"):
+            model.complete(HELLO, tools=[ADD_TOOL])
+        assert model.last_attempts == 1  # refused, not retried
+        assert model.tool_mode == "native"  # the model alone does not change its mode
+
+        for run in (calculator_agent(model).invoke, calculator_agent(model).ainvoke):
+            state = run("Compute 6 * 7 + 1.")
+            if asyncio.iscoroutine(state):
+                state = asyncio.run(state)
+            assert state["answer"] == "43" and state["status"] == "answered"
+        assert model.tool_mode == "json"  # switched once, for good
+        native = [r for r in srv.requests if r.get("tools")]
+        assert len(native) == 2  # the direct call above, then the agent's first request only
+        assert all("response_format" in r for r in srv.requests[2:])
+        model.close()
+    warnings = [r for r in caplog.records if "refused native tool calls" in r.getMessage()]
+    assert len(warnings) == 1 and "--tool-call-parser" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("message", "refuses"),
+    [
+        ('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+         True),  # vllm serve without its tool flags
+        ("registry.ollama.ai/library/gemma:2b does not support tools", True),  # Ollama
+        ("tools param requires --jinja flag", True),  # llama.cpp's server
+        ("This model's maximum context length is 4096 tokens", False),
+        ("Invalid value for 'temperature'", False),
+    ],
+)  # fmt: skip
+def test_which_400s_mean_no_native_tools(message: str, refuses: bool) -> None:
+    from toolpath.llm.openai_compat import _REFUSES_TOOLS
+
+    assert bool(_REFUSES_TOOLS.search(message)) is refuses

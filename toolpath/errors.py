@@ -46,6 +46,12 @@ class EndpointError(BackendError):
     """An HTTP endpoint that stayed unreachable or kept failing after every retry."""
 
 
+class NativeToolsUnsupportedError(BackendError):
+    """The server refused a request's native ``tools`` (e.g. ``vllm serve`` started without
+    ``--enable-auto-tool-choice --tool-call-parser``); the tool agents then switch the model
+    to constrained JSON mode."""
+
+
 class MissingDependencyError(ToolpathError):
     """An optional extra is needed but not installed."""
 

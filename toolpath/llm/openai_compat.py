@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from toolpath.errors import BackendError, ConfigError, EndpointError
+from toolpath.errors import BackendError, ConfigError, EndpointError, NativeToolsUnsupportedError
 from toolpath.llm.base import ChatModelBase, Completion, Message, StreamEvent, ToolMode, Usage
 
 if TYPE_CHECKING:
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_REFUSES_TOOLS = re.compile(
+    r"tool.{0,40}(requires|not supported|unsupported|parser)|does not support tools|--jinja",
+    re.IGNORECASE,
+)
+"""A 400 message saying the server cannot do native tool calls: ``vllm serve`` without its
+tool flags, Ollama models without tool support, llama.cpp's server without ``--jinja``."""
+
 _HINTS = {
     "connection": "check that the server is running and the base URL is right",
     "timeout": "the server is stuck or too slow; check its load or raise timeout=",
@@ -310,6 +318,12 @@ class OpenAICompatModel(ChatModelBase):
         """
         failure = self._classify(exc)
         if failure.kind == "rejected":
+            if (
+                failure.status == 400
+                and kwargs.get("tools")
+                and _REFUSES_TOOLS.search(failure.reason)
+            ):
+                raise NativeToolsUnsupportedError(failure.reason) from exc
             if failure.status == 400 and kwargs.pop("stream_options", None) is not None:
                 return 0.0  # some servers reject stream_options: try once more without it
             raise BackendError(failure.reason) from exc

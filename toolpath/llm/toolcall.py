@@ -16,14 +16,17 @@ and lets it repair, a bounded number of times. Nothing here raises on bad model 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolpath.errors import BackendError, ToolError
+from toolpath.errors import BackendError, NativeToolsUnsupportedError, ToolError
 from toolpath.llm.base import ChatModel, Completion, Message, ToolCall, ToolMode, assistant
 from toolpath.tools.base import Tool
+
+log = logging.getLogger(__name__)
 
 OnDelta = Callable[[str], None]
 
@@ -157,8 +160,14 @@ def decide(
     propagate as :class:`BackendError`; bad replies come back as a Decision with
     ``error`` set.
     """
-    mode, request, kwargs = _request(model, messages, tools, instructions, force_final, allow_final)
-    completion = _complete(model, request, kwargs, max_tokens, on_delta)
+    args = (model, messages, tools, instructions, force_final, allow_final)
+    mode, request, kwargs = _request(*args)
+    try:
+        completion = _complete(model, request, kwargs, max_tokens, on_delta)
+    except NativeToolsUnsupportedError as exc:
+        _use_json_mode(model, exc)
+        mode, request, kwargs = _request(*args)
+        completion = _complete(model, request, kwargs, max_tokens, on_delta)
     return parse_completion(completion, tools, mode=mode)
 
 
@@ -175,9 +184,29 @@ async def adecide(
 ) -> Decision:
     """:func:`decide` on the model's async API, so an episode waiting on the model holds no
     thread (how the eval harness runs many episodes at once)."""
-    mode, request, kwargs = _request(model, messages, tools, instructions, force_final, allow_final)
-    completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
+    args = (model, messages, tools, instructions, force_final, allow_final)
+    mode, request, kwargs = _request(*args)
+    try:
+        completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
+    except NativeToolsUnsupportedError as exc:
+        _use_json_mode(model, exc)
+        mode, request, kwargs = _request(*args)
+        completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
     return parse_completion(completion, tools, mode=mode)
+
+
+def _use_json_mode(model: ChatModel, exc: NativeToolsUnsupportedError) -> None:
+    """Switch ``model`` to constrained JSON mode for good after its server refused ``tools``."""
+    if model.tool_mode == "json":
+        raise exc  # it was not a native request: nothing to fall back to
+    log.warning(
+        "%s: the server refused native tool calls (%s); using constrained JSON mode instead. "
+        "For native calls, start vllm serve with --enable-auto-tool-choice --tool-call-parser "
+        "NAME, or pass tool_mode='json' to skip this first request.",
+        model.name,
+        exc,
+    )
+    model.tool_mode = "json"
 
 
 def _request(
