@@ -120,6 +120,43 @@ def test_empty_or_implausible_output_triggers_reflection(scripted, kernel):
     assert state["answer"] == "72"
 
 
+@pytest.mark.parametrize(
+    ("output", "question", "flagged"),
+    [
+        ("people: 93.33333333333333", "How many people came?", "not a whole"),
+        ("eggs left: -160", "How many eggs are left?", "not a whole"),
+        ("total: 1,234", "how many marbles in all?", None),
+        ("total: 72.0", "How many clips?", None),
+        ("ratio: 3/4", "How many of them, as a fraction?", None),  # a fraction is left alone
+        ("cost: 12.5", "How much does it cost?", None),  # not a count
+        ("x: -2.5", "", None),  # no question: only the basic checks
+        ("", "How many?", "printed nothing"),
+        ("None", "How many?", "not an answer"),
+    ],
+)
+def test_looks_wrong_flags_counts_that_are_not_whole(output, question, flagged):
+    from toolpath.agents.mathbase import looks_wrong
+
+    why = looks_wrong(output, question)
+    assert (why is None) if flagged is None else (flagged in (why or ""))
+
+
+def test_an_impossible_count_sends_the_program_back(scripted, kernel):
+    model = scripted(
+        [
+            "1. May.\n2. Total.",
+            code("print('total:', 48 + 48 / 3.5)"),
+            "May is half of April, not a third and a half.\n"
+            + code("print('total:', 48 + 48 // 2)"),
+            "\\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "72" and state["rounds"] == 2
+    assert "not a whole" in model.requests[2].messages[-1]["content"]
+    assert "total: 72" in model.requests[3].messages[-1]["content"]
+
+
 def test_empty_question_is_refused(scripted):
     with pytest.raises(ConfigError, match="empty"):
         math_agent(scripted([])).invoke("   ")

@@ -107,7 +107,7 @@ def math_agent(
         else:
             result = execute(kernels.get(config), code, code_timeout)
             output = result.text()
-            why = result.error if not result.ok else looks_wrong(result.stdout)
+            why = result.error if not result.ok else looks_wrong(result.stdout, state["question"])
             if result.timed_out:
                 why = f"it ran longer than {code_timeout:g} s"
         record = {"node": "run_code", "seconds": time.perf_counter() - start, "ok": why is None}

@@ -66,14 +66,32 @@ def execute(kernel: Any, code: str, timeout: float) -> Any:
     return result
 
 
-def looks_wrong(output: str) -> str | None:
-    """Why a program's output cannot be a usable answer, or None if it might be."""
+_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def looks_wrong(output: str, question: str = "") -> str | None:
+    """Why a program's output cannot be a usable answer, or None if it might be.
+
+    Besides empty or non-numeric output: when the question asks "how many", a last printed
+    value that is negative or not whole (93.33 people, -160 eggs) is implausible.
+    """
     text = output.strip()
     if not text:
         return "the program printed nothing; print each subtask's result"
-    last = text.splitlines()[-1].lower()
-    if any(w in last for w in ("nan", "inf", "none")) and not any(c.isdigit() for c in last):
-        return f"the last printed value is {last!r}, which is not an answer"
+    last = text.splitlines()[-1]
+    if any(w in last.lower() for w in ("nan", "inf", "none")) and not any(
+        c.isdigit() for c in last
+    ):
+        return f"the last printed value is {last.lower()!r}, which is not an answer"
+    numbers = _NUMBER.findall(last)
+    if _HOW_MANY.search(question) and numbers and "/" not in last:
+        value = float(numbers[-1].replace(",", ""))
+        if value < 0 or abs(value - round(value)) > 1e-9:
+            return (
+                f"the question asks how many, but the result {numbers[-1]} is not a whole, "
+                "non-negative number; check each step"
+            )
     return None
 
 
