@@ -7,8 +7,9 @@ on 127.0.0.1) answering every chat request after exactly ``--latency`` seconds. 
 follow the calculator policy of ``tests/scripted_episodes.py``, so an episode is the real
 tool agent (json tool mode, streamed replies) with the real calculator tool: two model
 requests, one tool call, graded by exact match. The harness runs it with ``ainvoke``, so the
-model node takes its async path and a waiting episode holds no thread. Episodes go through the real harness (``run_eval``:
-durable fsync'ed JSONL, summary, plot) with ``OpenAICompatModel`` or a ``ReplicaPool``.
+model node takes its async path and a waiting episode holds no thread. Episodes go
+through the real harness (``run_eval``: durable fsync'ed JSONL, summary, plot) with
+``OpenAICompatModel`` or a ``ReplicaPool``.
 
 Both helpers stay in ``tests/`` (one fault server for tests and benchmarks, not two); this
 script, like the others here, runs from a checkout and puts ``tests/`` on its path.
