@@ -15,8 +15,10 @@ It listens on a real socket on 127.0.0.1 (random port) and answers
 
 ``reject_stream_options=True`` answers 400 to any request carrying ``stream_options``, as
 some servers do; ``reject_tools=True`` answers 400 to any request carrying ``tools``, with
-the message ``vllm serve`` gives when started without its tool-calling flags. ``keep_alive=True`` keeps connections open after JSON answers (streams and
-faults always close theirs), like most real servers. ``GET /v1/models`` lists the one model ``"fault-model"``.
+the message ``vllm serve`` gives when started without its tool-calling flags.
+``keep_alive=True`` keeps connections open after complete answers, JSON or streamed, like
+most real servers (a dropped, hung or cut answer always closes its connection).
+``GET /v1/models`` lists the one model ``"fault-model"``.
 
 For load and fail-over tests (and the harness scaling benchmark): ``latency_s`` delays every
 answer; ``slots`` bounds how many requests are served at once (the rest queue, like an
@@ -271,7 +273,7 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         # headers and body are two writes: without this, Nagle and delayed ACKs add ~40 ms
         disable_nagle_algorithm = True
         # HTTP/1.1 so streams can be chunked (and a cut stream is a real protocol error).
-        # Responses close their connection unless ``keep_alive`` (then only JSON ones keep it).
+        # Responses close their connection unless ``keep_alive`` (then complete ones keep it).
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -391,7 +393,8 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             ``cut`` stops half-way through the next HTTP chunk instead, as a crashed
             server would.
             """
-            self._head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+            headers = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+            self._head(200, headers, close=cut or not server.keep_alive)
             for data in [*events, *([] if cut else [b"[DONE]"])]:
                 event = b"data: " + data + b"\n\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
