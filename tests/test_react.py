@@ -162,7 +162,8 @@ async def test_async_runs_take_the_models_async_path(scripted, monkeypatch):
         "start", "model", "tools", "model"
     ]  # fmt: skip
     with pytest.raises(AssertionError, match="sync stream"):
-        agent.invoke("q")  # the sync run does use it: the patch above really bites
+        # a sync run asked for tokens does use it: the patch above really bites
+        agent.invoke("q", {"configurable": {"stream_tokens": True}})
 
 
 def test_checkpointer_resumes_by_thread_id(scripted, tmp_path):
@@ -225,3 +226,27 @@ def test_works_as_a_subgraph_with_dict_input(scripted):
     # a later run that carries the finished status in still runs (start resets it)
     again = graph.invoke({**state, "messages": [{"role": "user", "content": "more?"}]})
     assert again["answer"] == "again"
+    # streamed by the parent in custom mode, the subgraph's tokens reach the parent's reader
+    model.replies.append(final("streamed"))
+    events = list(graph.stream({"messages": [{"role": "user", "content": "x"}]},
+                               stream_mode="custom", subgraphs=True))  # fmt: skip
+    assert '"streamed"' in "".join(e[1]["delta"] for e in events)
+
+
+def test_tokens_are_streamed_only_when_someone_reads_them(scripted, monkeypatch):
+    model = scripted([final("a")] * 5)
+    real_stream, streamed = model.stream, []
+
+    def counting_stream(*args: Any, **kwargs: Any) -> Any:
+        streamed.append(1)
+        yield from real_stream(*args, **kwargs)
+
+    monkeypatch.setattr(model, "stream", counting_stream)
+    agent = tool_agent([calculator], model)
+    agent.invoke("q")  # invoke never delivers token events: whole replies
+    list(agent.stream("q", stream_mode="updates"))
+    assert streamed == [] and len(model.requests) == 2
+    events = list(agent.stream("q", stream_mode=["updates", "custom"]))
+    assert streamed == [1] and any(kind == "custom" for kind, _ in events)
+    agent.invoke("q", {"configurable": {"stream_tokens": True}})  # the caller decides
+    assert streamed == [1, 1]

@@ -1,8 +1,12 @@
 """What every toolpath agent graph shares: string input, the model argument, and streaming.
 
 Every agent is a compiled LangGraph graph. :class:`AgentGraph` is LangGraph's own
-``CompiledStateGraph`` with one convenience: ``invoke``/``stream`` (and their async
-twins) also accept a plain question string, which the agent turns into its input state.
+``CompiledStateGraph`` with two conveniences: ``invoke``/``stream`` (and their async
+twins) also accept a plain question string, which the agent turns into its input state;
+and a run tells its nodes whether anyone reads token events (``configurable`` key
+:data:`STREAM_TOKENS`). Only a run streamed in LangGraph's ``custom`` mode does, so the others
+(``invoke``/``ainvoke`` included, as the eval harness runs episodes) ask the model for
+whole replies, which costs the client less CPU than a token stream.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from langgraph.config import get_stream_writer
+from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
 from toolpath.errors import BackendError
 from toolpath.llm.base import ChatModel, Completion, Message
+
+STREAM_TOKENS = "stream_tokens"
+"""``configurable`` key: whether the model nodes stream tokens (default: only when the run is
+streamed in ``custom`` mode; a caller may set it either way)."""
 
 
 class AgentGraph(CompiledStateGraph):
@@ -31,10 +39,22 @@ class AgentGraph(CompiledStateGraph):
     def _coerce(self, input: Any) -> Any:
         return self.make_input(input) if isinstance(input, str) else input
 
+    def _flag_tokens(self, config: Any, kwargs: dict[str, Any]) -> Any:
+        """``config`` with :data:`STREAM_TOKENS` set from the run's stream modes, unless the
+        caller set it or this graph runs inside another graph's run (whose modes it cannot see)."""
+        conf = dict((config or {}).get("configurable") or {})
+        if STREAM_TOKENS in conf or any(str(k).startswith("__pregel_") for k in conf):
+            return config
+        modes = kwargs.get("stream_mode") or self.stream_mode
+        conf[STREAM_TOKENS] = "custom" in ([modes] if isinstance(modes, str) else list(modes))
+        return {**(config or {}), "configurable": conf}
+
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
+        config = self._flag_tokens(config, kwargs)
         return super().stream(self._coerce(input), config, **kwargs)
 
     def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        config = self._flag_tokens(config, kwargs)
         return super().astream(self._coerce(input), config, **kwargs)
 
 
@@ -60,15 +80,24 @@ def as_model(model: ChatModel | str | None) -> ChatModel:
     return model
 
 
+def tokens_wanted() -> bool:
+    """Whether the graph run this node belongs to has a reader for token events."""
+    try:
+        conf = get_config().get("configurable") or {}
+    except RuntimeError:  # called outside a graph run: nothing to stream to
+        return False
+    return bool(conf.get(STREAM_TOKENS, True))
+
+
 def generate(
     model: ChatModel, messages: Sequence[Message], *, node: str, **kwargs: Any
 ) -> Completion:
     """One model call from inside a graph node, streaming its tokens to LangGraph's
-    ``custom`` stream as ``{"type": "token", "node": node, "delta": ...}``."""
-    try:
-        write = get_stream_writer()
-    except RuntimeError:  # called outside a graph run: nothing to stream to
-        write = _ignore
+    ``custom`` stream as ``{"type": "token", "node": node, "delta": ...}`` when the run has a
+    reader for them (:func:`tokens_wanted`), else asking for the whole reply."""
+    if not tokens_wanted():
+        return model.complete(messages, **kwargs)
+    write = get_stream_writer()
     final: Completion | None = None
     for event in model.stream(messages, **kwargs):
         if event.delta:
@@ -78,10 +107,6 @@ def generate(
     if final is None:
         raise BackendError(f"{model.name}: the stream ended without a completion")
     return final
-
-
-def _ignore(_chunk: Any) -> None:
-    return None
 
 
 def model_record(node: str, c: Completion) -> dict[str, Any]:

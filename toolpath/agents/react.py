@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish, model_record
+from toolpath.agents.base import AgentGraph, as_model, finish, model_record, tokens_wanted
 from toolpath.errors import ConfigError, ToolError
 from toolpath.llm.base import ChatModel, Message, tool_message, user
 from toolpath.llm.toolcall import TOOL_ERROR, Decision, adecide, decide, observation
@@ -114,7 +114,11 @@ def tool_agent(
             "instructions": instructions,
             "force_final": state.get("force_final", False) or steps >= max_steps,
             "max_tokens": max_tokens,
-            "on_delta": lambda d: write({"type": "token", "node": "model", "delta": d}),
+            "on_delta": (
+                (lambda d: write({"type": "token", "node": "model", "delta": d}))
+                if tokens_wanted()
+                else None
+            ),
         }
 
     def model_update(state: ToolAgentState, decision: Decision) -> dict[str, Any]:

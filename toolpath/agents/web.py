@@ -31,7 +31,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish, model_record
+from toolpath.agents.base import AgentGraph, as_model, finish, model_record, tokens_wanted
 from toolpath.agents.prompts import prompt
 from toolpath.errors import BrowserError, ConfigError, ToolError
 from toolpath.llm.base import ChatModel, user
@@ -258,6 +258,8 @@ def web_agent(
         def on_delta(delta: str) -> None:
             loop.call_soon_threadsafe(write, {"type": "token", "node": "act", "delta": delta})
 
+        listen = tokens_wanted()
+
         decision = await asyncio.to_thread(
             decide,
             llm,
@@ -265,7 +267,7 @@ def web_agent(
             tools,
             instructions=instructions,
             max_tokens=max_tokens,
-            on_delta=on_delta,
+            on_delta=on_delta if listen else None,
             allow_final=False,  # "done" is a tool; the page, not the model, ends episodes
         )
         assert decision.completion is not None
