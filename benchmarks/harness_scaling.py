@@ -143,7 +143,7 @@ async def local_row(urls: list[str], concurrency: int, episodes: int) -> dict[st
     stats = getattr(model, "stats", None)
     if callable(stats):
         row["replica_requests"] = [s["requests"] for s in stats()]
-    model.close()
+    await model.aclose()
     return row
 
 

@@ -314,3 +314,23 @@ def test_which_400s_mean_no_native_tools(message: str, refuses: bool) -> None:
     from toolpath.llm.openai_compat import _REFUSES_TOOLS
 
     assert bool(_REFUSES_TOOLS.search(message)) is refuses
+
+
+def test_aclose_closes_pooled_keep_alive_connections_inside_the_loop() -> None:
+    async def run(server: FaultServer) -> None:
+        model = OpenAICompatModel("fault-model", base_url=server.url)
+        for _ in range(2):
+            await model.acomplete(HELLO)
+            events = [e async for e in model.astream(HELLO)]
+            assert events[-1].completion is not None
+        assert server._conns  # the client keeps its connection for the next request
+        await model.aclose()
+        for _ in range(100):  # the server's handler sees the close and forgets the socket
+            if not server._conns:
+                break
+            await asyncio.sleep(0.02)
+        assert not server._conns
+        await model.aclose()  # twice is fine
+
+    with FaultServer(keep_alive=True) as server:
+        asyncio.run(run(server))

@@ -201,6 +201,10 @@ class ChatModelBase:
     def close(self) -> None:
         """Release what the backend holds (servers, connections). Safe to call twice."""
 
+    async def aclose(self) -> None:
+        """:meth:`close` from inside an event loop (backends with async connections override it)."""
+        self.close()
+
     def __enter__(self) -> Self:
         return self
 

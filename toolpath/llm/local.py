@@ -107,3 +107,7 @@ class LocalModel(ChatModelBase):
     def close(self) -> None:
         """Close this model's HTTP clients; the shared server lives until the process exits."""
         self._http.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` from inside the event loop its async calls ran on."""
+        await self._http.aclose()

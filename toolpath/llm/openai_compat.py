@@ -239,8 +239,18 @@ class OpenAICompatModel(ChatModelBase):
             self._aclient_loop = loop
         return self._aclient
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients from inside the event loop the async calls ran on, so pooled
+        keep-alive connections are really closed before the loop ends."""
+        aclient, loop = self._aclient, self._aclient_loop
+        if aclient is not None and loop is asyncio.get_running_loop():
+            self._aclient = self._aclient_loop = None
+            await aclient.close()
+        self.close()
+
     def close(self) -> None:
-        """Close the HTTP clients. Safe to call twice, and from inside an event loop."""
+        """Close the HTTP clients. Safe to call twice, and from inside an event loop (where
+        :meth:`aclose` is better: this only schedules the async client's close)."""
         client, aclient, loop = self._client, self._aclient, self._aclient_loop
         self._client = self._aclient = self._aclient_loop = None
         if client is not None:

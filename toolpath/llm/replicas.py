@@ -316,6 +316,15 @@ class ReplicaPool(ChatModelBase):
         for r in self._replicas:
             r.model.close()
 
+    async def aclose(self) -> None:
+        """Close every replica from inside the event loop."""
+        for r in self._replicas:
+            aclose = getattr(r.model, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                r.model.close()
+
     def __repr__(self) -> str:
         return f"ReplicaPool({[r.label for r in self._replicas]!r})"
 
