@@ -337,6 +337,9 @@ def test_traced_query_path_matches_the_pipeline(embedder: Embedder) -> None:
         slow_vec = slow.encode([text])[0]
         assert float(np.dot(fast_vec, slow_vec)) > 0.9999, text[:40]
     assert callable(embedder._query)  # the traced path was really used above
+    seen: list[tuple[int, int]] = []
+    embedder.encode(["a", "b"], progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 2)]  # progress is reported on this path too
     assert slow._query is False  # and never built when switched off
     # a layout it does not know (CLS pooling) keeps the sentence-transformers pipeline
     cls = SentenceTransformer(modules=[embedder.model[0], Pooling(384, pooling_mode="cls")])

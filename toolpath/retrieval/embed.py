@@ -143,6 +143,8 @@ class Embedder:
                 else:
                     for i, text in enumerate(texts):
                         out[i] = query(text)
+                    if progress is not None:
+                        progress(total, total)
             return out
         with _torch_threads(self.threads):
             self._encode_into(texts, order, out, progress)
