@@ -17,8 +17,7 @@ from typing import Any
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
-from toolpath.errors import BackendError
-from toolpath.llm.base import ChatModel, Completion, Message
+from toolpath.llm.base import ChatModel, Completion, Message, collect
 
 STREAM_TOKENS = "stream_tokens"
 """``configurable`` key: whether the model nodes stream tokens (default: only when the run is
@@ -98,15 +97,8 @@ def generate(
     if not tokens_wanted():
         return model.complete(messages, **kwargs)
     write = get_stream_writer()
-    final: Completion | None = None
-    for event in model.stream(messages, **kwargs):
-        if event.delta:
-            write({"type": "token", "node": node, "delta": event.delta})
-        if event.completion is not None:
-            final = event.completion
-    if final is None:
-        raise BackendError(f"{model.name}: the stream ended without a completion")
-    return final
+    events = model.stream(messages, **kwargs)
+    return collect(events, lambda d: write({"type": "token", "node": node, "delta": d}), model.name)
 
 
 def model_record(node: str, c: Completion) -> dict[str, Any]:

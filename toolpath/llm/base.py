@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from toolpath.errors import BackendError
 
 Message = dict[str, Any]
 """One chat message in the OpenAI format."""
@@ -115,6 +117,37 @@ class StreamEvent:
 
     delta: str = ""
     completion: Completion | None = None
+
+
+def collect(
+    events: Iterable[StreamEvent], on_delta: Callable[[str], None], name: str
+) -> Completion:
+    """Pass a stream's text deltas to ``on_delta`` and return its final :class:`Completion`
+    (``name``, the model's, goes into the error for a stream that ends without one)."""
+    final: Completion | None = None
+    for event in events:
+        if event.delta:
+            on_delta(event.delta)
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise BackendError(f"{name}: the stream ended without a completion")
+    return final
+
+
+async def acollect(
+    events: AsyncIterable[StreamEvent], on_delta: Callable[[str], None], name: str
+) -> Completion:
+    """:func:`collect` for an async stream."""
+    final: Completion | None = None
+    async for event in events:
+        if event.delta:
+            on_delta(event.delta)
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise BackendError(f"{name}: the stream ended without a completion")
+    return final
 
 
 @runtime_checkable

@@ -22,8 +22,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolpath.errors import BackendError, NativeToolsUnsupportedError, ToolError
-from toolpath.llm.base import ChatModel, Completion, Message, ToolCall, ToolMode, assistant
+from toolpath.errors import NativeToolsUnsupportedError, ToolError
+from toolpath.llm.base import (
+    ChatModel,
+    Completion,
+    Message,
+    ToolCall,
+    ToolMode,
+    acollect,
+    assistant,
+    collect,
+)
 from toolpath.tools.base import Tool
 
 log = logging.getLogger(__name__)
@@ -237,15 +246,7 @@ def _complete(
 ) -> Completion:
     if on_delta is None:
         return model.complete(request, max_tokens=max_tokens, **kwargs)
-    final: Completion | None = None
-    for event in model.stream(request, max_tokens=max_tokens, **kwargs):
-        if event.delta:
-            on_delta(event.delta)
-        if event.completion is not None:
-            final = event.completion
-    if final is None:
-        raise BackendError(f"{model.name}: the stream ended without a completion")
-    return final
+    return collect(model.stream(request, max_tokens=max_tokens, **kwargs), on_delta, model.name)
 
 
 async def _acomplete(
@@ -261,15 +262,7 @@ async def _acomplete(
         if on_delta is not None and completion.content:
             on_delta(completion.content)
         return completion
-    final: Completion | None = None
-    async for event in astream(request, max_tokens=max_tokens, **kwargs):
-        if event.delta:
-            on_delta(event.delta)
-        if event.completion is not None:
-            final = event.completion
-    if final is None:
-        raise BackendError(f"{model.name}: the stream ended without a completion")
-    return final
+    return await acollect(astream(request, max_tokens=max_tokens, **kwargs), on_delta, model.name)
 
 
 def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: ToolMode) -> Decision:
