@@ -44,6 +44,29 @@ def test_gsm8k_from_shared_data() -> None:
 
 
 @needs_shared
+def test_gsm8k_train_task_leaves_out_the_demonstrations_and_skips() -> None:
+    from toolpath.agents.prompts import math_demos
+    from toolpath.evals.math_tasks import task
+
+    family = task("gsm8k-train")
+    first = list(family.load(limit=20))
+    assert len(first) == 20
+    shown = {d["question"] for d in math_demos()}
+    assert shown and not shown & {e.question for e in first}
+    # the demos are train lines 2, 4 and 13: 17 of the first 20 lines, then 3 more
+    assert "gsm8k-train-0001" not in {e.id for e in first}
+    assert first[-1].id == "gsm8k-train-0022"
+    later = list(family.load(limit=5, skip=15))
+    assert [e.id for e in later] == [e.id for e in first[15:]]
+    assert [e.id for e in task("gsm8k").load(limit=2, skip=98)] == [
+        "gsm8k-test-0098",
+        "gsm8k-test-0099",
+    ]
+    with pytest.raises(ConfigError):
+        family.load(skip=-1)
+
+
+@needs_shared
 def test_math500_and_full_math() -> None:
     problems = math500()
     assert len(problems) == 500 and len({e.id for e in problems}) == 500

@@ -228,3 +228,24 @@ def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(script
     assert records["b"]["error"] is None and records["b"]["correct_strict"] is True
     lines = (tmp_path / "pot.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["id"] for line in lines) == ["a", "b"]
+
+
+def test_a_reflection_without_a_program_is_asked_for_the_program(scripted, kernel):
+    model = scripted(
+        [
+            "plan",
+            code("print(48 / (2 - 2))"),
+            "The divisor is zero, so the program should check it first.",  # no program
+            code("print('total:', 48 + 48 // 2)"),
+            "\\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "72"
+    assert state["rounds"] == 2
+    assert model.requests[3].messages[-1]["content"] == "Write the corrected program."
+    # the follow-up sees the explanation it gave
+    assert "divisor is zero" in model.requests[3].messages[-2]["content"]
+    assert "total: 72" in model.requests[4].messages[-1]["content"]
+    nodes = [r["node"] for r in state["trace"]]
+    assert nodes[:6] == ["decompose", "write_code", "run_code", "reflect", "reflect", "run_code"]

@@ -17,12 +17,16 @@ from toolpath.errors import ConfigError
 
 MATH_BENCHMARKS = {
     "gsm8k": "GSM8K test (grade-school word problems)",
+    "gsm8k-train": "GSM8K train, for tuning (the demonstrations' problems are left out)",
     "math500": "MATH-500 (the 500-problem MATH subset)",
     "math": "The full MATH test set (5,000 problems)",
 }
 
 Method = Annotated[str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")]
 Limit = Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)]
+Skip = Annotated[
+    int, typer.Option(help="Leave out the first N problems (before --limit applies).", min=0)
+]
 Data = Annotated[
     str | None, typer.Option(help="A JSONL file or folder (default: the shared copies).")
 ]
@@ -52,6 +56,7 @@ def _math_command(benchmark: str) -> Callable[..., None]:
         method: Method = "dotamath",
         model: ModelOpt = "local",
         limit: Limit = None,
+        skip: Skip = 0,
         out_dir: Annotated[
             str, typer.Option("--out", help="Run folder: JSONL per method, summary, plot.")
         ] = f"runs/{benchmark}",
@@ -100,6 +105,7 @@ def _math_command(benchmark: str) -> Callable[..., None]:
             num_workers=workers,
             concurrency=concurrency,
             limit=limit,
+            skip=skip,
             data=data,
             out_dir=Path(out_dir),
             retry_errors=retry_errors,

@@ -14,6 +14,7 @@ output, then the last number).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -43,6 +44,7 @@ READ_FAILED = (
     "```output\n{output}\n```\nThe program failed: {why}. Say what went wrong in one "
     "sentence, then write a corrected program."
 )
+WRITE_FIX = "Write the corrected program."
 GIVE_UP = (
     "```output\n{output}\n```\nNo more runs are left. Give your best final answer as \\boxed{{}}."
 )
@@ -81,8 +83,10 @@ def math_agent(
     prefix = [system(prompt("dotamath")), *demo_messages(demos)]
     kernels = KernelSource()
 
-    def ask(state: MathState, turn: str, node: str, **kw: Any) -> tuple[str, dict[str, Any]]:
-        messages = [*prefix, *state.get("messages", []), user(turn)]
+    def ask(
+        state: MathState, turn: str, node: str, before: Sequence[Message] = (), **kw: Any
+    ) -> tuple[str, dict[str, Any]]:
+        messages = [*prefix, *state.get("messages", []), *before, user(turn)]
         c = generate(llm, messages, node=node, max_tokens=max_tokens, **kw)
         update = {"messages": [user(turn), assistant(c.content)], "trace": [model_record(node, c)]}
         return c.content, update
@@ -122,6 +126,10 @@ def math_agent(
     def reflect(state: MathState) -> dict[str, Any]:
         turn = READ_FAILED.format(output=state.get("output"), why=state.get("why"))
         text, update = ask(state, turn, "reflect", stop=CODE_STOP)
+        if extract_boxed(text) is None and extract_code(text) is None:
+            # It explained the failure but wrote no fix: ask for the program once.
+            text, more = ask(state, WRITE_FIX, "reflect", update["messages"], stop=CODE_STOP)
+            update = {k: update[k] + more[k] for k in update}
         return {**update, **_answer_or_code(text, state, allow_code=True, fallback=False)}
 
     def conclude(state: MathState) -> dict[str, Any]:

@@ -48,9 +48,15 @@ class MathTask:
     kernels: Any = None
 
     def load(
-        self, *, data: str | Path | None = None, limit: int | None = None
+        self, *, data: str | Path | None = None, limit: int | None = None, skip: int = 0
     ) -> Iterable[Example]:
-        return self.loader(data=data, limit=limit)
+        """The problems in file order, leaving out the first ``skip``, at most ``limit``."""
+        if skip < 0:
+            from toolpath.errors import ConfigError
+
+            raise ConfigError(f"skip must be >= 0, not {skip}")
+        examples = self.loader(data=data, limit=None if limit is None else skip + limit)
+        return examples[skip:]
 
     async def run_one(self, example: Example, agent: Any) -> Record:
         async with self._kernel() as kernel:
@@ -90,10 +96,22 @@ class MathTask:
             yield kernel
 
 
+def _gsm8k_train(*, data: str | Path | None = None, limit: int | None = None) -> list[Example]:
+    """GSM8K train, for tuning: the problems of the few-shot demonstrations are left out."""
+    from toolpath.agents.prompts import math_demos
+
+    shown = {d["question"].strip() for d in math_demos()}
+    examples = datasets.gsm8k(
+        "train", data=data, limit=None if limit is None else limit + len(shown)
+    )
+    return [e for e in examples if e.question.strip() not in shown][:limit]
+
+
 def task(name: str, kernels: Any = None) -> MathTask:
-    """The task family for ``gsm8k``, ``math500`` or ``math``."""
+    """The task family for ``gsm8k``, ``gsm8k-train``, ``math500`` or ``math``."""
     loaders: dict[str, Callable[..., list[Example]]] = {
         "gsm8k": datasets.gsm8k,
+        "gsm8k-train": _gsm8k_train,
         "math500": datasets.math500,
         "math": datasets.math_full,
     }

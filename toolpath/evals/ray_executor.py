@@ -367,6 +367,7 @@ def run_math_eval(
     num_workers: int = 2,
     concurrency: int = 1,
     limit: int | None = None,
+    skip: int = 0,
     data: str | Path | None = None,
     out_dir: Path = Path("runs/eval"),
     retry_errors: bool = False,
@@ -397,7 +398,7 @@ def run_math_eval(
         from toolpath.llm.replicas import parse_endpoints
 
         urls = tuple(parse_endpoints(endpoints))
-    examples = list(task(benchmark).load(data=data, limit=limit))
+    examples = list(task(benchmark).load(data=data, limit=limit, skip=skip))
     out = Path(out_dir)
     if executor == "ray":
         return _math_on_ray(benchmark, methods, examples, model, urls, ray_address, num_workers,
