@@ -249,3 +249,24 @@ def test_a_reflection_without_a_program_is_asked_for_the_program(scripted, kerne
     assert "total: 72" in model.requests[4].messages[-1]["content"]
     nodes = [r["node"] for r in state["trace"]]
     assert nodes[:6] == ["decompose", "write_code", "run_code", "reflect", "reflect", "run_code"]
+
+
+def test_a_repeated_program_is_not_run_again(scripted, kernel):
+    first = "n = 7 / 2\nprint('people:', n)"
+    model = scripted(
+        [
+            "plan",
+            code(first),
+            "It should be whole.\n" + code("# same again\nn = 7 / 2\n\nprint('people:', n)"),
+            "Halve first.\n" + code("print('people:', 7 // 2)"),
+            "\\boxed{3}",
+        ]
+    )
+    state = run(math_agent(model), kernel, question="How many people are in half of 7?")
+    assert state["answer"] == "3"
+    assert state["rounds"] == 3  # the repeat costs a round but never reaches the kernel
+    repeat_turn = model.requests[3].messages[-1]["content"]
+    assert "same as one that already ran" in repeat_turn and "people: 3.5" in repeat_turn
+    runs = [r for r in state["trace"] if r["node"] == "run_code"]
+    assert [r["ok"] for r in runs] == [False, False, True]
+    assert state["programs"][0] == first and len(state["programs"]) == 3

@@ -45,6 +45,10 @@ READ_FAILED = (
     "sentence, then write a corrected program."
 )
 WRITE_FIX = "Write the corrected program."
+REPEATED = (
+    "this program is the same as one that already ran, so its output cannot change; find "
+    "the mistake in the reasoning and write a different program"
+)
 GIVE_UP = (
     "```output\n{output}\n```\nNo more runs are left. Give your best final answer as \\boxed{{}}."
 )
@@ -108,6 +112,8 @@ def math_agent(
         why: str | None
         if code is None:
             output, why = "(no program)", "no ```python block was written"
+        elif _same_program(code, state.get("programs", [])):
+            output, why = state.get("output") or "", REPEATED
         else:
             result = execute(kernels.get(config), code, code_timeout)
             output = result.text()
@@ -116,6 +122,7 @@ def math_agent(
                 why = f"it ran longer than {code_timeout:g} s"
         record = {"node": "run_code", "seconds": time.perf_counter() - start, "ok": why is None}
         return {
+            "programs": [code] if code is not None else [],
             "output": output,
             "failed": why is not None,
             "rounds": rounds,
@@ -188,6 +195,16 @@ def _answer_or_code(
             "code_changed": False,
         }
     return {"code_changed": False}
+
+
+def _same_program(code: str, programs: Sequence[str]) -> bool:
+    """Whether ``code`` already ran, ignoring blank lines, comment lines and indentation."""
+
+    def key(src: str) -> list[str]:
+        lines = (ln.strip() for ln in src.splitlines())
+        return [ln for ln in lines if ln and not ln.startswith("#")]
+
+    return any(key(code) == key(p) for p in programs)
 
 
 def _last_value(output: str) -> str | None:

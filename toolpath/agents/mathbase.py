@@ -28,6 +28,7 @@ class MathState(TypedDict, total=False):
     failed: bool
     why: str | None
     code_changed: bool
+    programs: Annotated[list[str], operator.add]
     rounds: int
     answer: str | None
     status: str
@@ -42,6 +43,7 @@ def initial_state(question: str) -> dict[str, Any]:
         "question": question,
         "messages": [],
         "code": None,
+        "programs": [],
         "output": None,
         "failed": False,
         "rounds": 0,
