@@ -34,7 +34,7 @@ from toolpath.agents.prompts import math_demos, prompt
 from toolpath.evals.grading import extract_answer, extract_boxed
 from toolpath.llm.base import ChatModel, Message, assistant, system, user
 
-DECOMPOSE = "Problem: {question}\nList the subtasks."
+DECOMPOSE = "Problem: {question}\nSay what the question asks for, then list the subtasks."
 WRITE = "Write the program."
 READ_OK = (
     "```output\n{output}\n```\nIf this output solves the problem, give the final answer as "
@@ -56,7 +56,7 @@ def demo_messages(n: int) -> list[Message]:
     for d in math_demos()[:n]:
         out += [
             user(DECOMPOSE.format(question=d["question"])),
-            assistant(d["subtasks"]),
+            assistant(f"The question asks for {d['goal']}.\n{d['subtasks']}"),
             user(WRITE),
             assistant(f"```python\n{d['code']}\n```"),
             user(READ_OK.format(output=d["output"])),
@@ -69,7 +69,7 @@ def math_agent(
     model: ChatModel | str | None = None,
     *,
     max_rounds: int = 4,
-    demos: int = 3,
+    demos: int = 5,
     code_timeout: float = 15.0,
     max_tokens: int = 512,
 ) -> AgentGraph:
