@@ -30,7 +30,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 eval_app = typer.Typer(
-    help="Run a benchmark (gsm8k, math500, math, costa, toolbench-static, retrieval, miniwob, "
+    help="Run a benchmark (gsm8k, gsm8k-train, math500, math, costa, toolbench-static, retrieval, miniwob, "
     "compwob). Runs resume where they stopped.",
     no_args_is_help=True,
 )

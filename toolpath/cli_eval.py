@@ -25,7 +25,7 @@ MATH_BENCHMARKS = {
 Method = Annotated[str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")]
 Limit = Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)]
 Skip = Annotated[
-    int, typer.Option(help="Leave out the first N problems (before --limit applies).", min=0)
+    int, typer.Option(help="Leave out the first N problems; --limit counts from there.", min=0)
 ]
 Data = Annotated[
     str | None, typer.Option(help="A JSONL file or folder (default: the shared copies).")
