@@ -30,8 +30,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 eval_app = typer.Typer(
-    help="Run a benchmark (gsm8k, gsm8k-train, math500, math, costa, toolbench-static, retrieval, miniwob, "
-    "compwob). Runs resume where they stopped.",
+    help="Run a benchmark (gsm8k, gsm8k-train, math500, math, costa, toolbench-static, "
+    "retrieval, miniwob, compwob). Runs resume where they stopped.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")
