@@ -270,3 +270,20 @@ def test_a_repeated_program_is_not_run_again(scripted, kernel):
     runs = [r for r in state["trace"] if r["node"] == "run_code"]
     assert [r["ok"] for r in runs] == [False, False, True]
     assert state["programs"][0] == first and len(state["programs"]) == 3
+
+
+def test_an_older_repeated_program_does_not_show_the_latest_output(scripted, kernel):
+    model = scripted(
+        [
+            "plan",
+            code("print('people:', 7 / 2)"),
+            "Try halving.\n" + code("print('people:', -7 // 2)"),
+            "Back to the first.\n" + code("print('people:', 7 / 2)"),
+            "\\boxed{3}",
+        ]
+    )
+    state = run(math_agent(model), kernel, question="How many people are in half of 7?")
+    repeat_turn = model.requests[4].messages[-1]["content"]
+    assert "same as one that already ran" in repeat_turn
+    assert "(not run again)" in repeat_turn and "-4" not in repeat_turn
+    assert state["rounds"] == 3

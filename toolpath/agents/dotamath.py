@@ -113,7 +113,10 @@ def math_agent(
         if code is None:
             output, why = "(no program)", "no ```python block was written"
         elif _same_program(code, state.get("programs", [])):
-            output, why = state.get("output") or "", REPEATED
+            # the output on screen is that program's only if it was the latest one run
+            latest = _same_program(code, state.get("programs", [])[-1:])
+            output = (state.get("output") or "") if latest else "(not run again)"
+            why = REPEATED
         else:
             result = execute(kernels.get(config), code, code_timeout)
             output = result.text()
