@@ -30,6 +30,7 @@ lint: setup
 	$(VENV)/bin/ruff check toolpath tests benchmarks examples
 	$(VENV)/bin/ruff format --check toolpath tests benchmarks examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when no tests ran; treat that as success, pass everything else through.
 pytest: setup

@@ -25,7 +25,7 @@ import random
 import statistics
 import time
 
-from toolpath.agents.costa_search import (
+from toolpath.agents.costa.search import (
     CostTable,
     Subtask,
     SubtaskTree,

@@ -2,7 +2,7 @@
 
     python benchmarks/kernel_roundtrip.py [--runs 500] [--warmup 50]
 
-Starts one :class:`toolpath.tools.python.PythonKernel` (default limits, so the sandbox launcher,
+Starts one :class:`toolpath.tools.code.kernel.PythonKernel` (default limits, so the sandbox launcher,
 resource limits and, as root, the dropped uid are all in place), warms it up, then times
 ``execute`` for ``x = 1 + 1`` (no output) and ``print(x)`` (one stream message). Also reports the
 kernel's start and reset (restart) times. Goal: p50 at most 10 ms for both statements.
@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from toolpath.tools.python import PythonKernel
+from toolpath.tools.code.kernel import PythonKernel
 
 
 def percentile(samples: list[float], q: float) -> float:

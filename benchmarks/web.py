@@ -3,11 +3,11 @@
     python benchmarks/web.py [--episodes 50] [--tasks click-button,enter-text,...]
                              [--interleave] [--no-js] [--json PATH]
 
-Every episode is a real one: one headless chromium (:class:`toolpath.tools.browser.Browser`)
+Every episode is a real one: one headless chromium (:class:`toolpath.tools.web.browser.Browser`)
 shows a MiniWoB base task from the ``miniwob`` wheel, and the real web agent
-(:func:`toolpath.agents.web.web_agent`) plays it. Its model is the shared
+(:func:`toolpath.agents.web.agent.web_agent`) plays it. Its model is the shared
 :class:`~toolpath.llm.scripted.ScriptedModel`, loaded after each reset with the actions of
-the deterministic solver in :mod:`toolpath.evals.web_oracle` for that page, so the model
+the deterministic solver in :mod:`toolpath.evals.web.oracle` for that page, so the model
 costs microseconds and what is timed is the browser and the agent around it. Every episode
 must end with the page's reward +1; the solved count is printed.
 
@@ -25,7 +25,7 @@ Rows (milliseconds, p50/p99 by nearest rank):
   read of the page's reward/done flags that every action reports; also split by tool
   (``step: click``, ``step: type``). Goal: p50 at most 60 ms with real mouse clicks;
 - ``observe``: the agent's ``observe`` node: ``core.getDOMInfo()`` through
-  :data:`~toolpath.tools.web_obs.OBSERVE_JS`, the :class:`Observation` and its text;
+  :data:`~toolpath.tools.web.observation.OBSERVE_JS`, the :class:`Observation` and its text;
 - ``agent loop``: wall time from one ``observe`` update of ``agent.astream`` to the next,
   i.e. a whole act -> execute -> observe cycle with a model that costs nothing.
 
@@ -53,10 +53,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from toolpath.agents.web import web_agent
-from toolpath.evals.web_oracle import SOLVERS
+from toolpath.agents.web.agent import web_agent
+from toolpath.evals.web.oracle import SOLVERS
 from toolpath.llm.scripted import ScriptedModel
-from toolpath.tools.browser import Browser, TaskSite, WebEnv
+from toolpath.tools.web.browser import Browser, TaskSite, WebEnv
 
 TASKS = ("click-button", "click-checkboxes", "click-option", "enter-text", "login-user")
 GOAL_STEP_P50_MS = 60.0

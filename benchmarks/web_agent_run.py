@@ -8,7 +8,7 @@ them), writing everything under ``OUT`` (e.g. ``benchmarks/results/<date>/web-ag
 
 1. ``toolpath web generate --random PAIRS --size 2 --seed PAIR_SEED --both --out OUT/tasks``:
    PAIRS random pairs of distinct base tasks from
-   :data:`toolpath.evals.web_compose.COMPOSABLE`, each written as a composed page
+   :data:`toolpath.evals.web.compose.COMPOSABLE`, each written as a composed page
    (``a_b.html``, ", and then" wording) and a reversed one (``a_b-reverse.html``, "...,
    after ..." wording; same order of execution);
 2. ``toolpath eval miniwob --tasks <every base task in those pairs> ... --out OUT/miniwob``:
@@ -22,7 +22,7 @@ same command again skips finished episodes. Finally the script prints a markdown
 the evals' JSONL records, and writes it with the commands to
 ``OUT/web_summary.md`` and ``OUT/web_summary.json``.
 
-``--agent scripted`` runs the deterministic solvers of :mod:`toolpath.evals.web_oracle`
+``--agent scripted`` runs the deterministic solvers of :mod:`toolpath.evals.web.oracle`
 instead of the model: a check of the pages, browser and harness (it should score 100%),
 and a count of the actions an episode needs at least.
 """
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from toolpath.evals.harness import load_records
-from toolpath.evals.web_compose import sample_bases, task_name
+from toolpath.evals.web.compose import sample_bases, task_name
 
 CLI = [sys.executable, "-m", "toolpath.cli"]
 

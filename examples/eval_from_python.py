@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 from toolpath.evals.harness import run_eval_sync
-from toolpath.evals.math_tasks import math_agent_for, task
+from toolpath.evals.math.tasks import math_agent_for, task
 from toolpath.llm.specs import load_model
-from toolpath.tools.python import KernelPool
+from toolpath.tools.code.kernel import KernelPool
 
 
 def main() -> None:

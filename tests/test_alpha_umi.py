@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from toolpath.agents import sqlite_checkpointer
-from toolpath.agents.alpha_umi import alpha_umi_agent
+from toolpath.agents.alpha_umi.agent import alpha_umi_agent
 from toolpath.agents.react import tool_agent
 from toolpath.errors import BackendError, ConfigError, ToolError, ToolSchemaError
 from toolpath.retrieval.api_retriever import BM25Retriever
@@ -395,8 +395,8 @@ def test_api_retriever_and_demo_selector_feed_the_prompts(scripted, embedder, tm
 
 
 def test_a_recorded_run_exports_as_training_data(scripted, tmp_path):
-    from toolpath.evals.glpft import trajectory_record
-    from toolpath.evals.sft_export import export_sft
+    from toolpath.evals.alpha_umi.glpft import trajectory_record
+    from toolpath.evals.alpha_umi.sft_export import export_sft
 
     models = roles(
         scripted,

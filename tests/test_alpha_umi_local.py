@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from toolpath.agents.alpha_umi import alpha_umi_agent
+from toolpath.agents.alpha_umi.agent import alpha_umi_agent
 from toolpath.tools import tool
 
 pytestmark = pytest.mark.model

@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 
 from toolpath.errors import BrowserError, ConfigError, ToolError
-from toolpath.evals.web_oracle import run_scripted
-from toolpath.tools.browser import Browser, TaskSite, WebEnv, WebPool, is_allowed
+from toolpath.evals.web.oracle import run_scripted
+from toolpath.tools.web.browser import Browser, TaskSite, WebEnv, WebPool, is_allowed
 
 PROBE = """<!DOCTYPE html><html><head><title>probe</title></head><body>
 <img src="https://example.org/pixel.png">

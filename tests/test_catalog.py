@@ -322,7 +322,7 @@ def echo(text: str) -> str:
 def test_python_module_file_loads_public_typed_functions(tmp_path: Path, caplog: Any) -> None:
     path = tmp_path / "my_tools.py"
     path.write_text(MODULE_SOURCE)
-    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog"):
+    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog.formats"):
         catalog = load_catalog(path)
     assert [t.name for t in catalog] == ["add", "echo_text"]
     add = catalog.by_name("add")
@@ -371,7 +371,7 @@ def test_bad_entries_are_skipped_and_reported_while_the_rest_load(caplog: Any) -
         "not an entry",
         DUMPS,
     ]
-    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog"):
+    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog.formats"):
         catalog = load_catalog(entries)
     assert [t.name for t in catalog] == ["get_weather", "to_json"]
     assert catalog.by_name("get_weather").description == WEATHER["description"]  # first kept

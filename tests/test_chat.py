@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from toolpath.chat import ChatSession
-from toolpath.chat_view import streamed_answer, tool_result
+from toolpath.cli.chat import ChatSession
+from toolpath.cli.chat_view import streamed_answer, tool_result
 from toolpath.errors import BackendError
 from toolpath.llm.specs import load_model
 from toolpath.tools import calculator, tool
@@ -253,7 +253,7 @@ def test_tool_result_strips_the_agent_instructions():
 
 DRIVER = """
 import json, sys
-from toolpath.chat import ChatSession, run_repl
+from toolpath.cli.chat import ChatSession, run_repl
 from toolpath.llm.scripted import ScriptedModel
 
 def echo(messages):

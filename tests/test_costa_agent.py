@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from toolpath.agents.costa import costa_agent
+from toolpath.agents.costa.agent import costa_agent
 from toolpath.errors import PlanError
-from toolpath.evals.costa_tasks import generate
-from toolpath.tools.image import ImageState
-from toolpath.tools.image_domain import ImageDomain
+from toolpath.evals.costa.tasks import generate
+from toolpath.tools.image.ops import ImageState
+from toolpath.agents.costa.image import ImageDomain
 
 
 def tree_reply(task, *, drop_locate: bool = False) -> str:
@@ -142,7 +142,7 @@ def test_alpha_extremes_pick_quality_or_cost(scripted, tasks):
 
 
 def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_path):
-    from toolpath.evals.costa import run_bench
+    from toolpath.evals.costa.benchmark import run_bench
 
     tasks = generate(3, seed=0)
     model = scripted([tree_reply(t) for t in tasks])

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolpath.agents.costa_search import (
+from toolpath.agents.costa.search import (
     CostTable,
     SearchResult,
     Step,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from toolpath.errors import ConfigError, DatasetError
-from toolpath.evals import datasets
-from toolpath.evals.datasets import (
+from toolpath.evals.math import datasets
+from toolpath.evals.math.datasets import (
     SHARED_DATA,
     JsonlReport,
     download,
@@ -45,8 +45,8 @@ def test_gsm8k_from_shared_data() -> None:
 
 @needs_shared
 def test_gsm8k_train_task_leaves_out_the_demonstrations_and_skips() -> None:
-    from toolpath.agents.prompts import math_demos
-    from toolpath.evals.math_tasks import task
+    from toolpath.agents.math.prompts import math_demos
+    from toolpath.evals.math.tasks import task
 
     family = task("gsm8k-train")
     first = list(family.load(limit=20))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from toolpath.agents.dotamath import math_agent
-from toolpath.agents.math_baselines import cot_agent, pot_agent
-from toolpath.agents.prompts import math_demos
+from toolpath.agents.math.dotamath import math_agent
+from toolpath.agents.math.baselines import cot_agent, pot_agent
+from toolpath.agents.math.prompts import math_demos
 from toolpath.errors import ConfigError
-from toolpath.tools.python import PythonKernel
+from toolpath.tools.code.kernel import PythonKernel
 
 NATALIA = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
@@ -135,7 +135,7 @@ def test_empty_or_implausible_output_triggers_reflection(scripted, kernel):
     ],
 )
 def test_looks_wrong_flags_counts_that_are_not_whole(output, question, flagged):
-    from toolpath.agents.mathbase import looks_wrong
+    from toolpath.agents.math.common import looks_wrong
 
     why = looks_wrong(output, question)
     assert (why is None) if flagged is None else (flagged in (why or ""))
@@ -182,7 +182,7 @@ def test_cot_extracts_the_boxed_answer(scripted):
 
 
 def test_demonstrations_come_from_train_with_real_outputs(kernel):
-    from toolpath.evals.datasets import gsm8k
+    from toolpath.evals.math.datasets import gsm8k
 
     train = {e.question for e in gsm8k("train")}
     test = {e.question for e in gsm8k("test")}
@@ -210,8 +210,8 @@ def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(script
     import json
 
     from toolpath.evals.harness import Example, run_eval_sync
-    from toolpath.evals.math_tasks import MathTask
-    from toolpath.tools.python import KernelPool
+    from toolpath.evals.math.tasks import MathTask
+    from toolpath.tools.code.kernel import KernelPool
 
     model = scripted([code("import os\nos._exit(3)"), code("print(72)")])
     examples = [Example("a", "Kill the kernel.", "1"), Example("b", NATALIA, "72")]

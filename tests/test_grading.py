@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from toolpath.evals import grading
-from toolpath.evals.grading import (
+from toolpath.evals.math import grading
+from toolpath.evals.math.grading import (
     Grade,
     extract_answer,
     extract_boxed,
@@ -306,7 +306,7 @@ def test_shutdown_then_restart() -> None:
 
 def test_import_is_cheap() -> None:
     code = (
-        "import sys, toolpath.evals.grading as g; g.normalize('\\\\frac12'); "
+        "import sys, toolpath.evals.math.grading as g; g.normalize('\\\\frac12'); "
         "print('sympy' in sys.modules or 'math_verify' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -17,7 +17,7 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("PIL")
 
 from toolpath.errors import ConfigError, ImageError, ToolArgumentsError, ToolError  # noqa: E402
-from toolpath.evals.costa_tasks import (  # noqa: E402
+from toolpath.evals.costa.tasks import (  # noqa: E402
     CostaTask,
     Scene,
     Shape,
@@ -27,7 +27,7 @@ from toolpath.evals.costa_tasks import (  # noqa: E402
     solve_reference,
     write_tasks,
 )
-from toolpath.tools.image import (  # noqa: E402
+from toolpath.tools.image.ops import (  # noqa: E402
     HUES,
     TOOLS,
     ImageState,
@@ -37,8 +37,8 @@ from toolpath.tools.image import (  # noqa: E402
     tools_for,
     validate_params,
 )
-from toolpath.tools.image_verify import (  # noqa: E402
-    VLMVerifier,
+from toolpath.tools.image.verify import VLMVerifier, passes, verify  # noqa: E402
+from toolpath.tools.image.vocabulary import (  # noqa: E402
     band_mask,
     dark_mask,
     estimate_noise,
@@ -46,9 +46,7 @@ from toolpath.tools.image_verify import (  # noqa: E402
     ocr_available,
     ocr_words,
     parse_target,
-    passes,
     sharpness,
-    verify,
 )
 
 BG = (225, 220, 205)
@@ -387,9 +385,9 @@ def test_vlm_verifier_request_and_answers() -> None:
 
 
 def test_text_checks_work_without_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
-    from toolpath.tools import image_verify
+    from toolpath.tools.image import vocabulary
 
-    monkeypatch.setattr(image_verify, "ocr_available", lambda: False)
+    monkeypatch.setattr(vocabulary, "ocr_available", lambda: False)
     assert ocr_words(R.image) == set()
     out = TOOLS["remove_text_ns"](state()).image
     assert passes("remove_text", R.image, out, {})
@@ -466,7 +464,7 @@ def test_exact_check_catches_the_wrong_colour_and_the_wrong_crop() -> None:
     shapes = [Shape("circle", "red", 70, 120, 24), Shape("square", "yellow", 180, 120, 22)]
     scene = Scene(256, [[230, 230, 230], [200, 210, 220]], "horizontal", shapes)
     task = CostaTask("t", "Recolor the red circle blue, then crop to the left half.", scene, [])
-    from toolpath.evals.costa_tasks import Subtask
+    from toolpath.evals.costa.tasks import Subtask
 
     task.subtasks = [
         Subtask(0, "locate", {"target": "red circle"}, [], 0),

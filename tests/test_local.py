@@ -99,7 +99,7 @@ def test_url_spec_lists_the_served_model(local_model):
 
 
 def test_dotamath_solves_a_problem_end_to_end(local_model):
-    from toolpath.agents.dotamath import math_agent
+    from toolpath.agents.math.dotamath import math_agent
 
     agent = math_agent(local_model)
     try:

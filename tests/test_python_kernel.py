@@ -21,7 +21,7 @@ pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
 from toolpath.errors import KernelError
-from toolpath.tools.python import (
+from toolpath.tools.code.kernel import (
     ExecResult,
     KernelLimits,
     KernelPool,
@@ -300,7 +300,7 @@ def _fresh_host_peak_mb(code: str, *, timeout: float, memory_mb: int = 2048) -> 
 
     script = (
         "import sys\n"
-        "from toolpath.tools.python import KernelLimits, PythonKernel\n"
+        "from toolpath.tools.code.kernel import KernelLimits, PythonKernel\n"
         f"with PythonKernel(KernelLimits(memory_mb={memory_mb})) as k:\n"
         f"    k.execute({code!r}, timeout={timeout})\n"
         "    assert k.execute('1 + 1').result == '2'\n"

@@ -21,7 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from toolpath.cli_retrieval import PER_QUERY_FILE, SUMMARY_FILE, parse_ks, register
+from toolpath.cli.retrieval import PER_QUERY_FILE, SUMMARY_FILE, parse_ks, register
 from toolpath.errors import ConfigError, DatasetError, RetrievalError
 from toolpath.retrieval.api_retriever import bm25_baseline
 from toolpath.retrieval.evaluate import (
@@ -304,7 +304,7 @@ def test_parse_ks() -> None:
 
 def test_imports_stay_light() -> None:
     code = (
-        "import sys, toolpath.retrieval.evaluate, toolpath.cli_retrieval; "
+        "import sys, toolpath.retrieval.evaluate, toolpath.cli.retrieval; "
         "print([m for m in ('torch', 'sentence_transformers', 'faiss', 'rank_bm25') "
         "if m in sys.modules])"
     )

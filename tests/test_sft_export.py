@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from toolpath.agents.alpha_umi_format import role_prompt
-from toolpath.cli_alpha_umi import register
+from toolpath.agents.alpha_umi.format import role_prompt
+from toolpath.cli.alpha_umi import register
 from toolpath.errors import DatasetError
-from toolpath.evals.glpft import backbone_history, load_glpft
-from toolpath.evals.sft_export import export_sft
+from toolpath.evals.alpha_umi.glpft import backbone_history, load_glpft
+from toolpath.evals.alpha_umi.sft_export import export_sft
 
 FIXTURE = Path(__file__).parent / "fixtures" / "glpft_static.json"
 

@@ -13,12 +13,12 @@ import typer
 from faultserver import FaultServer
 from typer.testing import CliRunner
 
-from toolpath.agents.alpha_umi_format import role_prompt
-from toolpath.cli_alpha_umi import register
+from toolpath.agents.alpha_umi.format import role_prompt
+from toolpath.cli.alpha_umi import register
 from toolpath.errors import BackendError, ConfigError, DatasetError
-from toolpath.evals.glpft import backbone_history, load_glpft
+from toolpath.evals.alpha_umi.glpft import backbone_history, load_glpft
 from toolpath.evals.harness import load_records
-from toolpath.evals.toolbench_static import (
+from toolpath.evals.alpha_umi.static import (
     action_score,
     aggregate,
     argument_f1,

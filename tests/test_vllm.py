@@ -28,7 +28,7 @@ from toolpath.agents.react import tool_agent
 from toolpath.errors import BackendError, ConfigError, MissingDependencyError, ModelNotFoundError
 from toolpath.llm.base import user
 from toolpath.llm.specs import load_model
-from toolpath.llm.toolcall import parse_completion, reply_schema, system_prompt
+from toolpath.agents.toolcall import parse_completion, reply_schema, system_prompt
 from toolpath.llm.vllm_batch import parse_hermes_calls
 from toolpath.llm.vllm_engine import VLLMModel
 from toolpath.tools import calculator

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from toolpath.agents.web import web_agent
+from toolpath.agents.web.agent import web_agent
 from toolpath.errors import ConfigError
-from toolpath.evals.web_compose import generate
+from toolpath.evals.web.compose import generate
 from toolpath.llm.scripted import ScriptedModel
-from toolpath.tools.browser import Browser, TaskSite, WebEnv
+from toolpath.tools.web.browser import Browser, TaskSite, WebEnv
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

@@ -15,10 +15,10 @@ import pytest_asyncio
 import typer
 from typer.testing import CliRunner
 
-from toolpath.agents.web import split_instruction
+from toolpath.agents.web.agent import split_instruction
 from toolpath.errors import ConfigError
 from toolpath.evals.harness import load_records, run_eval
-from toolpath.evals.web_compose import (
+from toolpath.evals.web.compose import (
     COMPOSABLE,
     generate,
     load_base,
@@ -26,15 +26,15 @@ from toolpath.evals.web_compose import (
     scope_css,
     task_name,
 )
-from toolpath.evals.web_oracle import run_scripted
-from toolpath.evals.web_tasks import (
+from toolpath.evals.web.oracle import run_scripted
+from toolpath.evals.web.tasks import (
     WebTask,
     compwob_examples,
     miniwob_examples,
     per_task,
     scripted_policy,
 )
-from toolpath.tools.browser import Browser, TaskSite, WebEnv, WebPool
+from toolpath.tools.web.browser import Browser, TaskSite, WebEnv, WebPool
 
 COMBOS = [
     ["click-button", "enter-text", "login-user"],
@@ -289,7 +289,7 @@ async def test_a_crash_marks_the_episode_failed_and_the_next_one_works(tmp_path:
 
 
 def test_cli_generate_and_scripted_eval(tmp_path: Path) -> None:
-    from toolpath.cli_web import register
+    from toolpath.cli.web import register
 
     app, eval_app = typer.Typer(), typer.Typer()
     app.add_typer(eval_app, name="eval")

@@ -20,9 +20,9 @@ _LAZY = {
     "tool": "toolpath.tools.base",
     "Tool": "toolpath.tools.base",
     "tool_agent": "toolpath.agents.react",
-    "math_agent": "toolpath.agents.dotamath",
-    "costa_agent": "toolpath.agents.costa",
-    "web_agent": "toolpath.agents.web",
+    "math_agent": "toolpath.agents.math.dotamath",
+    "costa_agent": "toolpath.agents.costa.agent",
+    "web_agent": "toolpath.agents.web.agent",
     "load_model": "toolpath.llm.specs",
     "ChatModel": "toolpath.llm.base",
 }
@@ -41,10 +41,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from toolpath.agents.costa import costa_agent
-    from toolpath.agents.dotamath import math_agent
+    from toolpath.agents.costa.agent import costa_agent
+    from toolpath.agents.math.dotamath import math_agent
     from toolpath.agents.react import tool_agent
-    from toolpath.agents.web import web_agent
+    from toolpath.agents.web.agent import web_agent
     from toolpath.llm.base import ChatModel
     from toolpath.llm.specs import load_model
     from toolpath.tools.base import Tool, tool

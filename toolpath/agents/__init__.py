@@ -1,16 +1,17 @@
-"""Agents: one module per seed system, each building its LangGraph graph in one function."""
+"""Agents: one builder per seed system, each returning a compiled LangGraph graph."""
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from pathlib import Path
-from typing import Any
+from toolpath.lazy import lazy_exports
 
+_WHERE = {
+    "AgentGraph": "toolpath.agents.base",
+    "Status": "toolpath.agents.base",
+    "TraceRecord": "toolpath.agents.base",
+    "sqlite_checkpointer": "toolpath.agents.base",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
-def sqlite_checkpointer(path: str | Path) -> Any:
-    """A LangGraph SQLite checkpointer on ``path``, so runs resume by thread id."""
-    import sqlite3
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+if TYPE_CHECKING:
+    from toolpath.agents.base import AgentGraph, Status, TraceRecord, sqlite_checkpointer

@@ -1,4 +1,15 @@
-"""What every toolpath agent graph shares: string input, the model argument, and streaming.
+"""The agent contract: what every toolpath agent builder and graph shares.
+
+Every builder (``tool_agent``, ``alpha_umi_agent``, ``math_agent``, ``pot_agent``,
+``cot_agent``, ``costa_agent``, ``web_agent``) follows one shape:
+
+- ``model`` first (a :class:`~toolpath.llm.base.ChatModel` or a spec string), then the
+  system's own inputs, everything else keyword-only, ``checkpointer=`` always accepted;
+- it checks its arguments and wires the graph; the nodes are functions or methods that can
+  be tested alone;
+- a run's ``status`` is one of :data:`Status`, and its ``trace`` is a list of
+  :class:`TraceRecord` (made by :func:`model_record` and :func:`tool_record`);
+- tool calls run through :func:`execute_calls` (concurrently, every failure an outcome).
 
 Every agent is a compiled LangGraph graph. :class:`AgentGraph` is LangGraph's own
 ``CompiledStateGraph`` with two conveniences: ``invoke``/``stream`` (and their async
@@ -11,13 +22,38 @@ whole replies, which costs the client less CPU than a token stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypedDict
 
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
+from toolpath.errors import ToolError
 from toolpath.llm.base import ChatModel, Completion, Message, collect
+from toolpath.tools.base import Tool, run_blocking
+
+Status = Literal["running", "done", "gave_up", "step_limit", "failed"]
+"""How a run stands: ``running`` until it ends ``done`` (it has its answer or result),
+``gave_up`` (the agent decided it cannot), ``step_limit`` (out of steps or rounds) or
+``failed`` (repairs exhausted, or a step that cannot go on)."""
+
+
+class TraceRecord(TypedDict, total=False):
+    """One timed step of a run: a model call (``model``, tokens) or a tool call (``tool``, ``ok``)."""
+
+    node: str
+    model: str | None
+    seconds: float
+    tokens_in: int
+    tokens_out: int
+    tool: str | None
+    ok: bool
+    error: str
 
 STREAM_TOKENS = "stream_tokens"
 """``configurable`` key: whether the model nodes stream tokens (default: only when the run is
@@ -70,6 +106,17 @@ def finish(
     return compiled
 
 
+def sqlite_checkpointer(path: str | Path) -> Any:
+    """A LangGraph SQLite checkpointer on ``path``, so runs resume by thread id (also from
+    another process)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+
+
 def as_model(model: ChatModel | str | None) -> ChatModel:
     """Accept a ChatModel or a model spec string (``None`` means the default local model)."""
     if model is None or isinstance(model, str):
@@ -101,11 +148,101 @@ def generate(
     return collect(events, lambda d: write({"type": "token", "node": node, "delta": d}), model.name)
 
 
-def model_record(node: str, c: Completion) -> dict[str, Any]:
-    """A trace entry for one model call."""
+def model_record(node: str, c: Completion, model: str | None = None) -> TraceRecord:
+    """The trace record of one model call made by ``node``."""
     return {
         "node": node,
-        "latency_s": c.latency_s,
-        "prompt_tokens": c.usage.prompt_tokens,
-        "completion_tokens": c.usage.completion_tokens,
+        "model": model,
+        "seconds": c.latency_s,
+        "tokens_in": c.usage.prompt_tokens,
+        "tokens_out": c.usage.completion_tokens,
     }
+
+
+def tool_record(
+    node: str, tool: str | None, seconds: float, ok: bool, error: str | None = None
+) -> TraceRecord:
+    """The trace record of one tool call run by ``node``."""
+    record: TraceRecord = {"node": node, "tool": tool, "seconds": seconds, "ok": ok}
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def tokens(trace: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Total prompt and completion tokens over a run's trace."""
+    return {
+        "prompt": sum(int(r.get("tokens_in") or 0) for r in trace),
+        "completion": sum(int(r.get("tokens_out") or 0) for r in trace),
+    }
+
+
+# --- the one tool-execution step ---------------------------------------------------------
+
+
+@dataclass
+class ToolOutcome:
+    """What one tool call gave: its ``result`` text, or the ``error`` it failed with."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    ok: bool
+    result: str
+    error: str | None
+    seconds: float
+
+    def record(self, node: str = "tools") -> TraceRecord:
+        """This call's trace record."""
+        return tool_record(node, self.name, self.seconds, self.ok, self.error)
+
+
+def parse_call(raw: Mapping[str, Any]) -> tuple[str, str, dict[str, Any] | str]:
+    """``(id, name, arguments)`` of an OpenAI-format tool call; arguments that are not a JSON
+    object come back as the problem's text."""
+    fn = raw.get("function") or {}
+    name = str(fn.get("name") or "")
+    raw_args = fn.get("arguments")
+    try:
+        args = json.loads(raw_args) if isinstance(raw_args, str) else raw_args
+    except ValueError as exc:
+        return str(raw.get("id") or ""), name, f"the arguments are not valid JSON: {exc}"
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        return str(raw.get("id") or ""), name, "the arguments must be a JSON object"
+    return str(raw.get("id") or ""), name, args
+
+
+async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> ToolOutcome:
+    call_id, name, args = parse_call(raw)
+    start = time.perf_counter()
+    if isinstance(args, str):
+        return ToolOutcome(call_id, name, None, False, "", args, 0.0)
+    tool = tools.get(name)
+    if tool is None:
+        known = ", ".join(sorted(tools)) or "none"
+        error = f"there is no tool named {name!r}; the tools are: {known}"
+        return ToolOutcome(call_id, name, args, False, "", error, 0.0)
+    try:
+        result = await tool.arun(args)
+    except ToolError as exc:
+        return ToolOutcome(call_id, name, args, False, "", str(exc), time.perf_counter() - start)
+    return ToolOutcome(call_id, name, args, True, result, None, time.perf_counter() - start)
+
+
+async def aexecute_calls(
+    calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]
+) -> list[ToolOutcome]:
+    """Run one turn's tool calls concurrently, in the calls' order; a bad call, an unknown tool
+    or a :class:`~toolpath.errors.ToolError` becomes a failed outcome, never an exception."""
+    return list(await asyncio.gather(*(_execute_one(c, tools) for c in calls)))
+
+
+def execute_calls(
+    calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]
+) -> list[ToolOutcome]:
+    """:func:`aexecute_calls` from sync code (a graph node run by ``invoke``)."""
+    if not calls:
+        return []
+    return run_blocking(lambda: aexecute_calls(calls, tools))

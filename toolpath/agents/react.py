@@ -4,7 +4,7 @@
 
 ``start`` resets the run's bookkeeping (so the graph also works as a subgraph and on a
 thread that continues a conversation). The model node asks the model for its next move
-(:func:`toolpath.llm.toolcall.decide`, or :func:`~toolpath.llm.toolcall.adecide` under
+(:func:`toolpath.agents.toolcall.decide`, or :func:`~toolpath.agents.toolcall.adecide` under
 ``ainvoke``/``astream``).
 A tool call goes to the tool node; a final answer ends the run; a reply that cannot be
 used goes back to the model with the error, at most ``max_repairs`` times in a row.
@@ -27,7 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from toolpath.agents.base import AgentGraph, as_model, finish, model_record, tokens_wanted
 from toolpath.errors import ConfigError, ToolError
 from toolpath.llm.base import ChatModel, Message, tool_message, user
-from toolpath.llm.toolcall import TOOL_ERROR, Decision, adecide, decide, observation
+from toolpath.agents.toolcall import TOOL_ERROR, Decision, adecide, decide, observation
 from toolpath.tools.base import Tool, as_tools
 
 Status = Literal["running", "answered", "step_limit", "failed"]
@@ -68,13 +68,13 @@ def tool_agent(
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
 
     Passing any of ``planner``, ``caller`` or ``summarizer`` builds the α-UMi multi-role agent
-    instead (:func:`toolpath.agents.alpha_umi.alpha_umi_agent`, ``model`` being the default
+    instead (:func:`toolpath.agents.alpha_umi.agent.alpha_umi_agent`, ``model`` being the default
     for the roles not given), which also takes ``retriever`` and ``demos``.
     """
     if planner is not None or caller is not None or summarizer is not None:
         if instructions:
             raise ConfigError("instructions= applies to the single-model agent only")
-        from toolpath.agents.alpha_umi import alpha_umi_agent
+        from toolpath.agents.alpha_umi.agent import alpha_umi_agent
 
         return alpha_umi_agent(
             tools,

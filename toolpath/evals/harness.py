@@ -174,7 +174,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _scores(task: TaskFamily, record: Record) -> dict[str, float]:
+def score_record(task: TaskFamily, record: Record) -> dict[str, float]:
     """The task's scores for a record; all zeros for an errored record."""
     try:
         scores = {k: float(v) for k, v in task.score(record).items()}
@@ -185,7 +185,7 @@ def _scores(task: TaskFamily, record: Record) -> dict[str, float]:
     return {k: 0.0 for k in scores} if record.get("error") else scores
 
 
-async def _episode(
+async def run_episode(
     task: TaskFamily, example: Example, agent: Any, method: str, timeout: float | None
 ) -> Record:
     """Run one example; any exception (or a timeout) becomes an error record."""
@@ -210,11 +210,11 @@ async def _episode(
     record["method"] = method
     record["seconds"] = round(time.perf_counter() - start, 3)
     record["error"] = error
-    record["scores"] = _scores(task, record)
+    record["scores"] = score_record(task, record)
     return record
 
 
-class _Bar:
+class ProgressBar:
     """A rich progress bar (or nothing) that shows the running accuracy."""
 
     def __init__(self, method: str, total: int, done: list[Record], enabled: bool) -> None:
@@ -372,12 +372,12 @@ async def run_eval(
     ensure_threads(concurrency + 4)
     new: dict[str, Record] = {}
     appender = Appender(run.path)
-    bar = _Bar(method, len(run.ids), run.done, progress)
+    bar = ProgressBar(method, len(run.ids), run.done, progress)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(example: Example) -> None:
         async with semaphore:
-            record = await _episode(task, example, agent, method, episode_timeout)
+            record = await run_episode(task, example, agent, method, episode_timeout)
             await appender.append(record)
             new[example.id] = record
             bar.advance(record)
@@ -462,7 +462,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _method_summary(task: TaskFamily, records: list[Record]) -> dict[str, Any]:
-    per_record = [_scores(task, r) for r in records]
+    per_record = [score_record(task, r) for r in records]
     keys: list[str] = []
     for s in per_record:
         keys.extend(k for k in s if k not in keys)

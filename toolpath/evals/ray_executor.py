@@ -37,9 +37,9 @@ from toolpath.evals.harness import (
     Record,
     RunResult,
     TaskFamily,
-    _Bar,
-    _episode,
-    _scores,
+    ProgressBar,
+    run_episode,
+    score_record,
     ensure_threads,
     finish_run,
     gather_all,
@@ -87,7 +87,7 @@ class EvalWorker:
 
     async def run(self, example: Example) -> Record:
         ensure_threads(self.concurrency + 4)
-        return await _episode(self.task, example, self.agent, self.method, self.episode_timeout)
+        return await run_episode(self.task, example, self.agent, self.method, self.episode_timeout)
 
     def pid(self) -> int:
         return os.getpid()
@@ -102,7 +102,7 @@ def _crash_record(example: Example, method: str, task: TaskFamily, error: str) -
     """The record of an episode whose workers kept dying (scored like any errored one)."""
     record: Record = {"gold": example.gold, "id": example.id, "method": method}
     record.update(seconds=0.0, error=f"WorkerCrashedError: {error}")
-    record["scores"] = _scores(task, record)
+    record["scores"] = score_record(task, record)
     return record
 
 
@@ -143,7 +143,7 @@ async def run_eval_ray(
         started = True
     new: dict[str, Record] = {}
     workers: list[Any] = []
-    bar = _Bar(method, len(run.ids), run.done, progress)
+    bar = ProgressBar(method, len(run.ids), run.done, progress)
     appender = Appender(run.path)
     try:
         actor = ray.remote(EvalWorker).options(
@@ -206,7 +206,7 @@ async def _drive(
     max_retries: int,
     task: TaskFamily,
     method: str,
-    bar: _Bar,
+    bar: ProgressBar,
     appender: Appender,
     new: dict[str, Record],
 ) -> int:
@@ -330,12 +330,12 @@ class MathAgentFactory:
 
     def build(self, task: Any) -> tuple[Any, ChatModel]:
         """The agent and its model; ``task.kernels`` is set to the new kernel pool."""
-        from toolpath.evals.math_tasks import math_agent_for
+        from toolpath.evals.math.tasks import math_agent_for
 
         llm = build_model(self.model, self.endpoints)
         pool = None
         if self.method != "cot":
-            from toolpath.tools.python import KernelPool
+            from toolpath.tools.code.kernel import KernelPool
 
             pool = KernelPool(size=self.kernels)
         task.kernels = pool
@@ -383,7 +383,7 @@ def run_math_eval(
     executor, each method's per-replica counts go to ``out_dir/replicas.json`` and the
     summary's ``"replicas"``.
     """
-    from toolpath.evals.math_tasks import METHODS, task
+    from toolpath.evals.math.tasks import METHODS, task
 
     methods = [m.strip() for m in methods if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -458,7 +458,7 @@ def _math_on_ray(
     progress: bool,
 ) -> dict[str, Any]:
     """Each method on one Ray cluster (started once for all of them when not running)."""
-    from toolpath.evals.math_tasks import task
+    from toolpath.evals.math.tasks import task
 
     ray = _import_ray()
     started = not ray.is_initialized()

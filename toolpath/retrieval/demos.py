@@ -67,7 +67,7 @@ class DemoSelector:
     ) -> None:
         if not isinstance(k, int) or k < 1:
             raise RetrievalError(f"k must be a positive integer, got {k!r}")
-        self.demos = [_check_demo(d, i) for i, d in enumerate(demos)]
+        self.demos = [check_demo(d, i) for i, d in enumerate(demos)]
         self.retriever = retriever
         self.k = k
         self.threshold = threshold
@@ -115,7 +115,8 @@ class DemoSelector:
         return [r.demo for r in self.rank(query, retrieved_tools)[: self.k]]
 
 
-def _check_demo(demo: Any, i: int) -> Demo:
+def check_demo(demo: Any, i: int) -> Demo:
+    """``demo`` as a :class:`Demo`, or a RetrievalError naming demo number ``i`` and its fault."""
     where = f"demo #{i}"
     if not isinstance(demo, dict) or not isinstance(demo.get("task"), str) or not demo["task"]:
         raise RetrievalError(f"{where}: expected {{'task': str, 'calls': [...]}}")

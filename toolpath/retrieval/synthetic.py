@@ -7,7 +7,8 @@ import random
 from collections.abc import Callable
 
 from toolpath.tools.base import Tool
-from toolpath.tools.catalog import described_only, gc_paused
+from toolpath.tools.catalog import described_only
+from toolpath.tools.catalog.formats import gc_paused
 
 _DOMAIN_TABLE = """
 weather|weather_forecast current_weather air_quality uv_index weather_alerts sunrise_times|city:string:City name, e.g. 'Paris';days:integer:Days ahead, 1-14;units:string:'metric' or 'imperial';lat:number:Latitude in degrees;lon:number:Longitude in degrees

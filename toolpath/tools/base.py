@@ -74,7 +74,7 @@ class Tool:
     def run(self, arguments: dict[str, Any]) -> str:
         """Validate, call the function (async ones run to completion), return its result as text."""
         if _is_async(self.fn):
-            return _run_blocking(lambda: self.arun(arguments))
+            return run_blocking(lambda: self.arun(arguments))
         kwargs = self._kwargs(arguments)
         with self._failures():
             return stringify(self._call_sync(kwargs))
@@ -249,7 +249,7 @@ def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def _run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even when this thread runs a loop."""
     try:
         asyncio.get_running_loop()

@@ -1,0 +1,277 @@
+"""CoSTA*: an LLM builds a subtask tree; cost-sensitive A* picks the tools; each step is verified.
+
+    START -> build_tree -> search -> execute
+    execute -> execute (step verified, more to do) | search (step failed: re-plan) | END
+
+``build_tree`` asks the model for the subtask tree as JSON constrained to the domain's
+subtask types (one repair on a bad reply, then :class:`PlanError`). ``search`` runs A*
+(:func:`toolpath.agents.costa.search.astar`) from the steps executed so far. ``execute``
+runs the next tool, measures its real cost, and scores the result with the domain's
+verifier. A failure, or a tool that crashes, lowers that tool's quality for that subtask
+type in the cost table and records the cost; the search then continues from the executed
+prefix. The table can persist across runs (``table_path``), so real costs are learned.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
+from toolpath.agents.costa.search import (
+    Step,
+    Subtask,
+    SubtaskTree,
+    ToolInfo,
+    astar,
+    exhaustive,
+    greedy,
+    prune,
+    uniform_cost,
+)
+from toolpath.agents.costa.table import CostTable
+from toolpath.errors import ConfigError, PlanError
+from toolpath.llm.base import ChatModel, assistant, system, user
+
+
+class Domain(Protocol):
+    """What CoSTA* needs from a tool domain (see :mod:`toolpath.agents.costa.image`)."""
+
+    subtask_schemas: Mapping[str, Mapping[str, Any]]
+    tools: Sequence[ToolInfo]
+    example: str
+
+    def priors(self) -> dict[tuple[str, str], tuple[float, float]]: ...
+    def complete_tree(self, subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def run(self, tool: str, kind: str, params: Mapping[str, Any], context: Any) -> Any: ...
+    def verify(
+        self, kind: str, before: Any, after: Any, params: Mapping[str, Any]
+    ) -> tuple[float, bool]: ...
+
+
+class CostaState(TypedDict, total=False):
+    request: str
+    context: Any  # the domain's working object, e.g. an ImageState
+    tree: list[dict[str, Any]]
+    plan: list[Step]
+    executed: list[Step]
+    attempts: list[dict[str, Any]]
+    expanded: int
+    replans: int
+    status: str
+    reason: str | None
+    trace: list[dict[str, Any]]
+
+
+PROMPT = """Split the user's request into subtasks for tools. Reply with JSON only:
+{{"subtasks": [{{"id": "s1", "type": "<type>", "params": {{...}}, "parents": []}}, ...]}}
+A subtask's parents are the subtasks that must happen before it; steps said in order
+("then") each depend on the one before. Subtask types and their parameters:
+{types}
+
+Example: {example}"""
+
+
+def costa_agent(
+    model: ChatModel | str | None = None,
+    *,
+    domain: Domain | None = None,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    table_path: str | Path | None = None,
+    max_replans: int = 10,
+    search: str = "astar",
+) -> AgentGraph:
+    """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
+    image domain the context is an :class:`~toolpath.tools.image.ops.ImageState`); the result
+    state has the executed path (``executed``: real cost and quality per step), every
+    ``attempts`` entry with its verifier score, ``expanded`` nodes and ``replans``.
+    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
+    baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
+    single-step tool, no search). A ``tree`` already in the input skips the model."""
+    if not 0.0 <= alpha <= 2.0:
+        raise ConfigError(f"alpha must be in [0, 2], got {alpha}")
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
+    llm = as_model(model)
+    if domain is None:
+        from toolpath.agents.costa.image import ImageDomain
+
+        domain = ImageDomain()
+    dom: Domain = domain
+    table = CostTable.load(table_path, dom.priors()) if table_path else CostTable(dom.priors())
+
+    def build_tree(state: CostaState) -> dict[str, Any]:
+        fresh = {
+            "executed": [],
+            "attempts": [],
+            "expanded": 0,
+            "replans": 0,
+            "status": "running",
+            "reason": None,
+        }
+        if state.get("tree"):  # given (e.g. built once and shared by an eval's methods)
+            return {"tree": _parse_tree(json.dumps({"subtasks": state["tree"]}), dom), **fresh}
+        tree, trace = subtask_tree(llm, state["request"], dom)
+        return {"tree": tree, "trace": trace, **fresh}
+
+    def plan(state: CostaState) -> dict[str, Any]:
+        tree = _search_tree(state["tree"])
+        tools = prune(dom.tools, tree)
+        done = state.get("executed", [])
+        try:
+            if search == "greedy":
+                result = greedy(tree, tools, table, alpha=alpha, done=done)
+            else:
+                result = SEARCHES[search](
+                    tree, tools, table, alpha=alpha, q_threshold=q_threshold, done=done
+                )
+        except PlanError as exc:
+            return {"status": "failed", "reason": str(exc)}
+        return {"plan": result.path, "expanded": state.get("expanded", 0) + result.expanded}
+
+    def execute(state: CostaState) -> dict[str, Any]:
+        executed = list(state.get("executed", []))
+        step = state["plan"][len(executed)]
+        subtask = next(s for s in state["tree"] if s["id"] == step.subtask_id)
+        kind, params, before = subtask["type"], subtask.get("params", {}), state["context"]
+        start = time.perf_counter()
+        try:
+            after = dom.run(step.tool, kind, params, before)
+            cost = time.perf_counter() - start
+            score, ok = dom.verify(kind, before, after, params)
+            error = None
+        except Exception as exc:  # a crashing tool is a failed step, never the end of the run
+            after, cost, score, ok = before, time.perf_counter() - start, 0.0, False
+            error = f"{type(exc).__name__}: {exc}"
+        attempt = {
+            "subtask": step.subtask_id,
+            "type": kind,
+            "tool": step.tool,
+            "cost": cost,
+            "quality": score,
+            "ok": ok,
+            "error": error,
+        }
+        update: dict[str, Any] = {"attempts": [*state.get("attempts", []), attempt]}
+        if ok:
+            table.record_success(step.tool, kind, cost, score)
+            executed.append(Step(step.subtask_id, step.tool, cost, score))
+            update.update(context=after, executed=executed)
+            if len(executed) == len(state["tree"]):
+                update["status"] = "done"
+        else:
+            table.record_failure(step.tool, kind, cost)
+            replans = state.get("replans", 0) + 1
+            update["replans"] = replans
+            if replans > max_replans:
+                update.update(status="failed", reason=f"gave up after {max_replans} re-plans")
+        if table_path:
+            table.save(table_path)
+        return update
+
+    def after_search(state: CostaState) -> str:
+        return END if state.get("status") != "running" else "execute"
+
+    def after_execute(state: CostaState) -> str:
+        if state.get("status") != "running":
+            return END
+        last = state["attempts"][-1]
+        return "execute" if last["ok"] else "search"
+
+    g = StateGraph(CostaState)
+    g.add_node("build_tree", build_tree)
+    g.add_node("search", plan)
+    g.add_node("execute", execute)
+    g.add_edge(START, "build_tree")
+    g.add_edge("build_tree", "search")
+    g.add_conditional_edges("search", after_search, ["execute", END])
+    g.add_conditional_edges("execute", after_execute, ["execute", "search", END])
+    agent = finish(g.compile(), lambda request: {"request": request})
+    agent.table = table  # type: ignore[attr-defined]
+    return agent
+
+
+def subtask_tree(
+    model: ChatModel, request: str, domain: Domain
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ask ``model`` for the request's subtask tree (JSON constrained to the domain's types);
+    one repair on an unusable reply, then :class:`PlanError`. Returns the tree and the trace."""
+    types = "\n".join(
+        f"- {k}: {json.dumps(dict(v.get('properties', {})))}"
+        for k, v in domain.subtask_schemas.items()
+    )
+    messages = [system(PROMPT.format(types=types, example=domain.example)), user(request)]
+    schema = _tree_schema(list(domain.subtask_schemas))
+    trace = []
+    for attempt in range(2):
+        c = generate(model, messages, node="build_tree", response_format=schema, max_tokens=768)
+        trace.append(model_record("build_tree", c))
+        try:
+            return _parse_tree(c.content, domain), trace
+        except (PlanError, ValueError) as exc:
+            if attempt == 1:
+                raise PlanError(
+                    f"the model's subtask tree is unusable after one repair: {exc}"
+                ) from exc
+            messages += [
+                assistant(c.content),
+                user(f"That reply is not usable: {exc}. Reply again."),
+            ]
+    raise AssertionError("unreachable")
+
+
+SEARCHES: dict[str, Any] = {
+    "astar": astar,
+    "ucs": uniform_cost,
+    "exhaustive": exhaustive,
+    "greedy": greedy,
+}
+
+
+def _tree_schema(kinds: list[str]) -> dict[str, Any]:
+    item = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"enum": kinds},
+            "params": {"type": "object"},
+            "parents": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["id", "type", "params", "parents"],
+    }
+    schema = {
+        "type": "object",
+        "properties": {"subtasks": {"type": "array", "items": item, "minItems": 1, "maxItems": 16}},
+        "required": ["subtasks"],
+    }
+    return {"type": "json_schema", "json_schema": {"name": "subtask_tree", "schema": schema}}
+
+
+def _parse_tree(text: str, domain: Domain) -> list[dict[str, Any]]:
+    """The validated subtask list (with the domain's completions, e.g. a locate step)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    raw = data.get("subtasks") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise ValueError('expected {"subtasks": [...]} with at least one subtask')
+    subtasks = domain.complete_tree([dict(s) for s in raw if isinstance(s, dict)])
+    _search_tree(subtasks)  # ids, parents and cycles
+    unknown = sorted({s["type"] for s in subtasks} - set(domain.subtask_schemas))
+    if unknown:
+        raise PlanError(f"no tool supports subtask type(s) {', '.join(unknown)}")
+    return subtasks
+
+
+def _search_tree(subtasks: list[dict[str, Any]]) -> SubtaskTree:
+    return SubtaskTree(
+        Subtask(str(s["id"]), str(s["type"]), tuple(str(p) for p in s.get("parents", [])))
+        for s in subtasks
+    )

@@ -1,0 +1,590 @@
+"""CoSTA*: cost-sensitive A* search for a tool path over a subtask tree, with execution feedback.
+
+A request is split (by an LLM, elsewhere) into a :class:`SubtaskTree`: typed subtasks with parent
+links; any order consistent with the parents is allowed. Each :class:`ToolInfo` serves some
+subtask types and may require other tools to have run first. A :class:`CostTable` gives the
+estimated cost ``C`` and quality ``Q`` of each (tool, subtask type) pair.
+
+A path assigns one tool to each subtask in a valid order. Its objective (lower is better) is
+:func:`path_cost`: ``(sum C)**alpha * (2 - prod Q)**(2 - alpha)`` with ``alpha`` in [0, 2]
+(0: quality only, 2: cost only). Paths whose quality ``prod Q`` falls below ``q_threshold``
+are invalid. The search is generic: nothing here knows about images.
+
+* :func:`astar` is the search. A node is the set of subtasks done, the tools used so far (only
+  those some tool requires) and the running ``sum C`` and ``prod Q``. Its ``f`` is a lower bound
+  on the objective of any completion (:func:`lower_bound`), the objective evaluated at the
+  current ``sum C`` plus each remaining subtask's cheapest tool and the current ``prod Q`` times
+  each remaining subtask's best quality. So ``f = g + h`` with ``h = f - g >= 0`` admissible;
+  ``f`` never decreases along a path, so the first goal popped is optimal. A node whose
+  ``prod Q`` times the remaining best qualities is under the threshold is pruned, and so is one
+  dominated (no cheaper and no better quality) by an expanded node with the same done set and
+  tools used, which is exact because the rest of the objective depends only on those.
+* :func:`uniform_cost` (``h = 0``), :func:`exhaustive` (every order and tool assignment) and
+  :func:`greedy` (each subtask's best single-step tool, no search) are baselines;
+  :func:`count_search_tree` counts exhaustive's nodes without enumerating them.
+* :func:`execute_plan` runs a plan step by step through a caller's ``run_step``, updates the
+  table from each result, and on a failure re-plans from the executed prefix.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolpath.agents.costa.table import CostTable, Estimate
+from toolpath.errors import ConfigError, PlanError
+
+__all__ = [
+    "Attempt", "CostTable", "Estimate", "Execution", "SearchResult", "Step", "Subtask",
+    "SubtaskTree", "ToolInfo", "astar", "count_search_tree", "execute_plan", "exhaustive",
+    "greedy", "heuristic", "lower_bound", "path_cost", "prune", "uniform_cost",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Subtask:
+    """One subtask: a unique ``id``, the ``type`` tools serve, and the subtasks it must follow."""
+
+    id: str
+    type: str
+    parents: tuple[str, ...] = ()
+
+
+class SubtaskTree:
+    """A validated DAG of subtasks. Raises :class:`PlanError` on an empty tree, a duplicate id,
+    an unknown parent or a cycle."""
+
+    def __init__(self, subtasks: Iterable[Subtask]) -> None:
+        self.subtasks = tuple(Subtask(s.id, s.type, tuple(s.parents)) for s in subtasks)
+        if not self.subtasks:
+            raise PlanError("the subtask tree has no subtasks")
+        self.index: dict[str, int] = {}
+        for i, s in enumerate(self.subtasks):
+            if s.id in self.index:
+                raise PlanError(f"duplicate subtask id {s.id!r}")
+            self.index[s.id] = i
+        for s in self.subtasks:
+            for p in s.parents:
+                if p not in self.index:
+                    raise PlanError(f"subtask {s.id!r} has unknown parent {p!r}")
+        # Kahn's algorithm: whatever is never freed lies on (or after) a cycle.
+        waiting = {s.id: len(set(s.parents)) for s in self.subtasks}
+        free = [sid for sid, n in waiting.items() if n == 0]
+        while free:
+            done = free.pop()
+            for s in self.subtasks:
+                if done in s.parents:
+                    waiting[s.id] -= 1
+                    if waiting[s.id] == 0:
+                        free.append(s.id)
+        stuck = sorted(sid for sid, n in waiting.items() if n > 0)
+        if stuck:
+            raise PlanError(f"the subtask tree has a cycle through {', '.join(stuck)}")
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | str) -> SubtaskTree:
+        """A tree from ``{"subtasks": [{"id": "s1", "type": "recolor", "parents": []}, ...]}``
+        (a dict or its JSON text)."""
+        try:
+            data = json.loads(obj) if isinstance(obj, str) else obj
+            items = data["subtasks"]
+            subtasks = []
+            for raw in items:
+                parents = raw.get("parents") or []
+                if not (isinstance(raw["id"], str) and isinstance(raw["type"], str)):
+                    raise TypeError("id and type must be strings")
+                if isinstance(parents, str) or not all(isinstance(p, str) for p in parents):
+                    raise TypeError("parents must be a list of subtask ids")
+                subtasks.append(Subtask(raw["id"], raw["type"], tuple(parents)))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise PlanError(
+                'a subtask tree must look like {"subtasks": [{"id": ..., "type": ..., '
+                f'"parents": [...]}}, ...]}}: {exc!r}'
+            ) from None
+        return cls(subtasks)
+
+    def __len__(self) -> int:
+        return len(self.subtasks)
+
+    def __iter__(self) -> Iterator[Subtask]:
+        return iter(self.subtasks)
+
+    def __getitem__(self, subtask_id: str) -> Subtask:
+        return self.subtasks[self.index[subtask_id]]
+
+    def types(self) -> set[str]:
+        """The subtask types in the tree."""
+        return {s.type for s in self.subtasks}
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """A tool: the subtask types it ``serves``, its data types, and tools that must run first."""
+
+    name: str
+    serves: frozenset[str]
+    input_type: str = "image"
+    output_type: str = "image"
+    requires: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "serves", frozenset(self.serves))
+        object.__setattr__(self, "requires", tuple(self.requires))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a path: a subtask, the tool for it, and its cost and quality (estimated in a
+    plan, real once executed)."""
+
+    subtask_id: str
+    tool: str
+    cost: float
+    quality: float
+
+
+@dataclass
+class SearchResult:
+    """A search's best path and its totals. ``expanded`` counts expanded nodes (for
+    :func:`exhaustive`, every node of the enumeration tree, root included); ``paths`` counts the
+    complete paths evaluated."""
+
+    path: list[Step]
+    cost: float
+    quality: float
+    objective: float
+    expanded: int
+    generated: int = 0
+    paths: int = 0
+
+
+def path_cost(costs: Iterable[float], qualities: Iterable[float], alpha: float) -> float:
+    """``(sum costs)**alpha * (2 - prod qualities)**(2 - alpha)``, with ``0**0 == 1``."""
+    return _objective(math.fsum(costs), math.prod(qualities), alpha)
+
+
+def _objective(cost: float, quality: float, alpha: float) -> float:
+    return (cost**alpha if alpha else 1.0) * (2.0 - quality) ** (2.0 - alpha)
+
+
+def _check_alpha(alpha: float, q_threshold: float = 0.0) -> None:
+    if not 0.0 <= alpha <= 2.0:
+        raise ConfigError(f"alpha must be in [0, 2], got {alpha!r}")
+    if not 0.0 <= q_threshold <= 1.0:
+        raise ConfigError(f"q_threshold must be in [0, 1], got {q_threshold!r}")
+
+
+def prune(
+    tools: Sequence[ToolInfo], tree: SubtaskTree, initial_types: Iterable[str] = ("image",)
+) -> list[ToolInfo]:
+    """The tools that can take part in a path for ``tree``: those serving one of its subtask
+    types whose input type is available (an initial type or a kept tool's output) and whose
+    required tools are kept too (a fixed point, so requirement cycles drop out). Raises
+    :class:`PlanError` naming a subtask type that no kept tool serves."""
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate tool names in {names}")
+    kinds = tree.types()
+    relevant = [t for t in tools if t.serves & kinds]
+    kept: set[str] = set()
+    available = set(initial_types)
+    changed = True
+    while changed:
+        changed = False
+        for t in relevant:
+            if t.name not in kept and t.input_type in available and kept.issuperset(t.requires):
+                kept.add(t.name)
+                available.add(t.output_type)
+                changed = True
+    for kind in sorted(kinds):
+        if not any(kind in t.serves for t in relevant if t.name in kept):
+            ids = ", ".join(s.id for s in tree if s.type == kind)
+            serving = [t.name for t in relevant if kind in t.serves]
+            why = (
+                f"tools {', '.join(serving)} cannot run (input type or required tool missing)"
+                if serving
+                else "no tool serves it"
+            )
+            raise PlanError(f"no tool can do subtask type {kind!r} (subtask {ids}): {why}")
+    return [t for t in tools if t.name in kept]
+
+
+@dataclass(frozen=True)
+class _Option:
+    tool: str
+    cost: float
+    quality: float
+    needs: int  # bit mask of required tools
+    bit: int  # this tool's bit when some tool requires it, else 0
+
+
+class _Problem:
+    """A tree, pruned tools and table compiled to bit masks, plus the start state from ``done``."""
+
+    def __init__(
+        self,
+        tree: SubtaskTree,
+        tools: Sequence[ToolInfo],
+        table: CostTable | None,
+        done: Sequence[Step] = (),
+    ) -> None:
+        self.tree = tree
+        self.n = len(tree)
+        self.full = (1 << self.n) - 1
+        usable = prune(tools, tree)
+        required = sorted({r for t in usable for r in t.requires})
+        rbit = {name: 1 << k for k, name in enumerate(required)}
+        self.parents = [sum(1 << tree.index[p] for p in s.parents) for s in tree]
+        self.options: list[list[_Option]] = []
+        for s in tree:
+            opts = []
+            for t in usable:
+                if s.type in t.serves:
+                    cost, quality = table.get(t.name, s.type) if table is not None else (0.0, 1.0)
+                    needs = sum(rbit[r] for r in t.requires)
+                    opts.append(_Option(t.name, cost, quality, needs, rbit.get(t.name, 0)))
+            self.options.append(opts)
+        self.min_cost = [min(o.cost for o in opts) for opts in self.options]
+        self.max_quality = [max(o.quality for o in opts) for opts in self.options]
+        self._rest: dict[int, tuple[float, float]] = {}
+        # The executed prefix: checked, then folded into the start state.
+        by_name = {t.name: t for t in tools}
+        self.mask = self.used = 0
+        self.cost, self.quality = 0.0, 1.0
+        for step in done:
+            i = tree.index.get(step.subtask_id)
+            if i is None or self.mask >> i & 1 or self.parents[i] & ~self.mask:
+                raise PlanError(f"executed step {step} is not a valid next step of the tree")
+            tool = by_name.get(step.tool)
+            if tool is None or tree.subtasks[i].type not in tool.serves:
+                raise PlanError(f"executed step {step} uses a tool that does not serve it")
+            self.mask |= 1 << i
+            self.used |= rbit.get(step.tool, 0)
+            self.cost += step.cost
+            self.quality *= step.quality
+        self.prefix = list(done)
+
+    def rest(self, mask: int) -> tuple[float, float]:
+        """Sum of best costs and product of best qualities of the subtasks not in ``mask``."""
+        got = self._rest.get(mask)
+        if got is None:
+            todo = [i for i in range(self.n) if not mask >> i & 1]
+            got = (
+                math.fsum(self.min_cost[i] for i in todo),
+                math.prod(self.max_quality[i] for i in todo),
+            )
+            self._rest[mask] = got
+        return got
+
+    def moves(self, mask: int, used: int) -> Iterator[tuple[int, _Option]]:
+        """Every (subtask index, option) allowed next: parents done, required tools used."""
+        for i in range(self.n):
+            if not mask >> i & 1 and not self.parents[i] & ~mask:
+                for o in self.options[i]:
+                    if not o.needs & ~used:
+                        yield i, o
+
+    def step(self, i: int, o: _Option) -> Step:
+        return Step(self.tree.subtasks[i].id, o.tool, o.cost, o.quality)
+
+
+def lower_bound(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    done: Sequence[Step] = (),
+    *,
+    alpha: float = 1.0,
+) -> float:
+    """A lower bound on the objective of every completion of the path ``done``: the objective at
+    ``sum C`` plus the remaining subtasks' best costs and ``prod Q`` times their best qualities."""
+    _check_alpha(alpha)
+    p = _Problem(tree, tools, table, done)
+    rc, rq = p.rest(p.mask)
+    return _objective(p.cost + rc, p.quality * rq, alpha)
+
+
+def heuristic(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    done: Sequence[Step] = (),
+    *,
+    alpha: float = 1.0,
+) -> float:
+    """A*'s ``h`` after the path ``done``: :func:`lower_bound` minus the objective ``g`` so far."""
+    g = path_cost([s.cost for s in done], [s.quality for s in done], alpha)
+    return lower_bound(tree, tools, table, done, alpha=alpha) - g
+
+
+def _no_path(p: _Problem, q_threshold: float) -> PlanError:
+    rq = p.rest(p.mask)[1]
+    return PlanError(
+        f"no tool path completes the {p.n - p.mask.bit_count()} remaining subtask(s) with "
+        f"quality >= {q_threshold} (at best {p.quality * rq:.4g} before tool requirements)"
+    )
+
+
+def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool) -> SearchResult:
+    """A* (``informed``: f = lower bound, lookahead threshold pruning) or uniform-cost search
+    (f = g, prune once prod Q is under the threshold), with dominance pruning."""
+    _check_alpha(alpha, q_threshold)
+
+    def f_of(mask: int, cost: float, quality: float) -> float:
+        if not informed:
+            return _objective(cost, quality, alpha)
+        rc, rq = p.rest(mask)
+        return _objective(cost + rc, quality * rq, alpha)
+
+    def hopeless(mask: int, quality: float) -> bool:
+        return quality * (p.rest(mask)[1] if informed else 1.0) < q_threshold
+
+    if hopeless(p.mask, p.quality):
+        raise _no_path(p, q_threshold)
+    Node = tuple[Any, Step] | None  # a path as a linked list, newest step first
+    start: Node = None
+    heap: list[tuple[float, int, int, int, int, float, float, Node]] = [
+        (f_of(p.mask, p.cost, p.quality), 0, 0, p.mask, p.used, p.cost, p.quality, start)
+    ]
+    closed: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    expanded = generated = 0
+
+    def dominated(key: tuple[int, int], cost: float, quality: float) -> bool:
+        return any(c <= cost and q >= quality for c, q in closed.get(key, ()))
+
+    while heap:
+        _, _, _, mask, used, cost, quality, node = heapq.heappop(heap)
+        if dominated((mask, used), cost, quality):
+            continue
+        closed.setdefault((mask, used), []).append((cost, quality))
+        expanded += 1
+        if mask == p.full:
+            steps: list[Step] = []
+            while node is not None:
+                node, step = node
+                steps.append(step)
+            path = p.prefix + steps[::-1]
+            return SearchResult(
+                path, cost, quality, _objective(cost, quality, alpha), expanded, generated, 1
+            )
+        for i, o in p.moves(mask, used):
+            mask2, used2 = mask | 1 << i, used | o.bit
+            cost2, quality2 = cost + o.cost, quality * o.quality
+            if hopeless(mask2, quality2) or dominated((mask2, used2), cost2, quality2):
+                continue
+            generated += 1
+            entry = (f_of(mask2, cost2, quality2), -mask2.bit_count(), generated)
+            heapq.heappush(heap, (*entry, mask2, used2, cost2, quality2, (node, p.step(i, o))))
+    raise _no_path(p, q_threshold)
+
+
+def astar(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    *,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    done: Sequence[Step] = (),
+) -> SearchResult:
+    """The optimal path (lowest :func:`path_cost` with ``prod Q >= q_threshold``) that starts
+    with the executed steps ``done``, found by A*. Raises :class:`PlanError` when there is none.
+    The returned path includes ``done``; cost, quality and objective are for the whole path."""
+    return _best_first(_Problem(tree, tools, table, done), alpha, q_threshold, informed=True)
+
+
+def uniform_cost(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    *,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    done: Sequence[Step] = (),
+) -> SearchResult:
+    """As :func:`astar` with ``h = 0`` (the baseline A* is measured against)."""
+    return _best_first(_Problem(tree, tools, table, done), alpha, q_threshold, informed=False)
+
+
+def exhaustive(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    *,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    done: Sequence[Step] = (),
+) -> SearchResult:
+    """The optimum by enumerating every valid order times tool assignment after ``done``, with
+    no pruning. ``expanded`` is the number of enumeration-tree nodes (root included, equal to
+    :func:`count_search_tree`), ``paths`` the complete paths."""
+    _check_alpha(alpha, q_threshold)
+    p = _Problem(tree, tools, table, done)
+    best: list[Any] = [math.inf, None]
+    counts = [0, 0]  # nodes, complete paths
+    steps: list[Step] = []
+
+    def visit(mask: int, used: int, cost: float, quality: float) -> None:
+        counts[0] += 1
+        if mask == p.full:
+            counts[1] += 1
+            value = _objective(cost, quality, alpha)
+            if quality >= q_threshold and value < best[0]:
+                best[:] = [value, (list(steps), cost, quality)]
+            return
+        for i, o in p.moves(mask, used):
+            steps.append(p.step(i, o))
+            visit(mask | 1 << i, used | o.bit, cost + o.cost, quality * o.quality)
+            steps.pop()
+
+    visit(p.mask, p.used, p.cost, p.quality)
+    if best[1] is None:
+        raise _no_path(p, q_threshold)
+    path, cost, quality = best[1]
+    return SearchResult(p.prefix + path, cost, quality, best[0], counts[0], counts[0], counts[1])
+
+
+def count_search_tree(
+    tree: SubtaskTree, tools: Sequence[ToolInfo], done: Sequence[Step] = ()
+) -> tuple[int, int]:
+    """``(nodes, complete paths)`` of :func:`exhaustive`'s enumeration tree, counted by dynamic
+    programming over (done set, tools used) instead of enumerated."""
+    p = _Problem(tree, tools, None, done)
+    layer = {(p.mask, p.used): 1}
+    nodes = 0
+    while layer:
+        nodes += sum(layer.values())
+        if next(iter(layer))[0] == p.full:
+            return nodes, sum(layer.values())
+        nxt: dict[tuple[int, int], int] = {}
+        for (mask, used), ways in layer.items():
+            for i, o in p.moves(mask, used):
+                key = (mask | 1 << i, used | o.bit)
+                nxt[key] = nxt.get(key, 0) + ways
+        layer = nxt
+    return nodes, 0
+
+
+def greedy(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    *,
+    alpha: float = 1.0,
+    done: Sequence[Step] = (),
+) -> SearchResult:
+    """The "no search" baseline: take subtasks in tree order as they become ready, each with the
+    tool of best single-step objective ``C**alpha * (2 - Q)**(2 - alpha)``. It ignores any
+    quality threshold (the caller can compare its ``quality``); :class:`PlanError` if stuck."""
+    _check_alpha(alpha)
+    p = _Problem(tree, tools, table, done)
+    mask, used, cost, quality, path = p.mask, p.used, p.cost, p.quality, list(p.prefix)
+    while mask != p.full:
+        moves = list(p.moves(mask, used))
+        if not moves:
+            raise _no_path(p, 0.0)
+        first = moves[0][0]
+        i, o = min(
+            ((i, o) for i, o in moves if i == first),
+            key=lambda m: (_objective(m[1].cost, m[1].quality, alpha), m[1].cost),
+        )
+        path.append(p.step(i, o))
+        mask, used, cost, quality = mask | 1 << i, used | o.bit, cost + o.cost, quality * o.quality
+    return SearchResult(
+        path, cost, quality, _objective(cost, quality, alpha), len(path) - len(p.prefix), 0, 1
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a planned step: whether the verifier passed it and what it really cost."""
+
+    step: Step
+    ok: bool
+    cost: float
+    quality: float | None
+
+
+@dataclass
+class Execution:
+    """The outcome of :func:`execute_plan`. ``steps`` are the executed steps with real costs and
+    qualities; ``total_cost`` also counts failed attempts; ``reason`` says why a failed
+    execution stopped."""
+
+    steps: list[Step]
+    attempts: list[Attempt]
+    total_cost: float
+    final_quality: float
+    objective: float
+    expanded: int
+    replans: int
+    success: bool
+    reason: str = ""
+    plans: list[SearchResult] = field(default_factory=list)
+
+
+RunStep = Callable[[Step], tuple[bool, float, float | None]]
+
+
+def execute_plan(
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    table: CostTable,
+    run_step: RunStep,
+    *,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    max_replans: int = 10,
+) -> Execution:
+    """Plan with :func:`astar`, then run the plan's steps one by one through ``run_step(step) ->
+    (ok, observed_cost, observed_quality or None)``, which the caller supplies (it runs the tool
+    and the verifier). A success records the real cost (and score) in ``table`` and the plan
+    goes on; a failure records the cost and lowers the tool's quality
+    (:meth:`CostTable.record_failure`), then A* re-plans from the executed prefix, which stays as
+    it is. Raises :class:`PlanError` only when there is no plan at all before anything ran; once
+    steps have run it returns ``success=False`` with a ``reason`` when no plan remains or after
+    ``max_replans`` re-plans."""
+    kind = {s.id: s.type for s in tree}
+    plan = astar(tree, tools, table, alpha=alpha, q_threshold=q_threshold)
+    plans: list[SearchResult] = [plan]
+    steps: list[Step] = []
+    attempts: list[Attempt] = []
+    replans, reason = 0, ""
+    while len(steps) < len(tree):
+        planned = plan.path[len(steps)]
+        ok, cost, quality = run_step(planned)
+        attempts.append(Attempt(planned, ok, cost, quality))
+        if ok:
+            table.record_success(planned.tool, kind[planned.subtask_id], cost, quality)
+            real_q = planned.quality if quality is None else quality
+            steps.append(Step(planned.subtask_id, planned.tool, cost, real_q))
+            continue
+        table.record_failure(planned.tool, kind[planned.subtask_id], cost)
+        if replans == max_replans:
+            reason = f"step {planned} failed after {max_replans} re-plans"
+            break
+        try:
+            plan = astar(tree, tools, table, alpha=alpha, q_threshold=q_threshold, done=steps)
+        except PlanError as exc:
+            reason = f"step {planned} failed and no plan remains: {exc}"
+            break
+        replans += 1
+        plans.append(plan)
+    total = math.fsum(a.cost for a in attempts)
+    final_q = math.prod(s.quality for s in steps)
+    return Execution(
+        steps=steps,
+        attempts=attempts,
+        total_cost=total,
+        final_quality=final_q,
+        objective=_objective(total, final_q, alpha),
+        expanded=sum(pl.expanded for pl in plans),
+        replans=replans,
+        success=len(steps) == len(tree),
+        reason=reason,
+        plans=plans,
+    )

@@ -1,0 +1,226 @@
+"""The CoSTA* benchmark: generated image-editing tasks, CoSTA* vs three baselines across alpha.
+
+The model builds each task's subtask tree once (``OUT/trees/trees.jsonl``, durable and
+resumable like every run); every method then reuses that tree, so the methods differ only
+in how they choose tools: ``astar`` (CoSTA*), ``ucs`` (uniform-cost search),
+``exhaustive`` (every order and tool) and ``greedy`` (no search). Success is the task's
+exact check on the final image. Besides the harness's summary and plot, ``tradeoff.png``
+shows mean cost against mean quality for each search as alpha goes from 0 to 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolpath.evals.costa.tasks import CostaTask, generate
+from toolpath.evals.harness import Example, Record, load_records, run_eval_sync
+
+SEARCHES = ("astar", "ucs", "exhaustive", "greedy")
+
+
+def method_name(search: str, alpha: float) -> str:
+    return f"{search}-a{alpha:g}"
+
+
+@dataclass
+class CostaBench:
+    """Generated tasks (``n`` of them, from ``seed``) and, once built, their subtask trees."""
+
+    n: int = 50
+    seed: int = 0
+    max_subtasks: int = 8
+    name: str = "costa"
+    trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _tasks: dict[str, CostaTask] = field(default_factory=dict)
+
+    def load(
+        self, *, data: str | Path | None = None, limit: int | None = None
+    ) -> Iterable[Example]:
+        tasks = generate(limit or self.n, seed=self.seed, max_subtasks=self.max_subtasks)
+        self._tasks = {t.id: t for t in tasks}
+        return [
+            Example(t.id, t.instruction, json.dumps([s.type for s in t.subtasks])) for t in tasks
+        ]
+
+    async def run_one(self, example: Example, agent: Any) -> Record:
+        from toolpath.tools.image.ops import ImageState
+
+        task = self._tasks[example.id]
+        tree = self.trees.get(example.id)
+        if not tree:
+            return {
+                "id": example.id,
+                "success": False,
+                "status": "no tree",
+                "cost": 0.0,
+                "quality": 0.0,
+                "expanded": 0,
+                "replans": 0,
+            }
+        state = await agent.ainvoke(
+            {"request": task.instruction, "context": ImageState(task.image), "tree": tree}
+        )
+        executed = state.get("executed", [])
+        done = state.get("status") == "done"
+        return {
+            "id": example.id,
+            "instruction": task.instruction,
+            "success": bool(done and task.check(state["context"].image)),
+            "status": state.get("status"),
+            "reason": state.get("reason"),
+            "cost": sum(a["cost"] for a in state.get("attempts", [])),
+            "quality": math.prod(s.quality for s in executed) if done else 0.0,
+            "expanded": state.get("expanded", 0),
+            "replans": state.get("replans", 0),
+            "path": [[s.subtask_id, s.tool] for s in executed],
+        }
+
+    def score(self, record: Record) -> dict[str, float]:
+        return {"success": float(bool(record.get("success")))}
+
+
+@dataclass
+class TreeBuilder:
+    """A task family whose episode is one model call: the subtask tree of a task."""
+
+    bench: CostaBench
+    name: str = "costa-trees"
+
+    def load(
+        self, *, data: str | Path | None = None, limit: int | None = None
+    ) -> Iterable[Example]:
+        return self.bench.load(limit=limit)
+
+    async def run_one(self, example: Example, agent: Any) -> Record:
+        """``agent`` is the chat model here: one call builds the tree."""
+        from toolpath.agents.costa.agent import subtask_tree
+        from toolpath.agents.costa.image import ImageDomain
+
+        tree, trace = await asyncio.to_thread(subtask_tree, agent, example.question, ImageDomain())
+        types = sorted(s["type"] for s in tree)
+        return {
+            "id": example.id,
+            "tree": tree,
+            "types_match": types == sorted(json.loads(example.gold)),
+            "tokens": {
+                "prompt": sum(r["prompt_tokens"] for r in trace),
+                "completion": sum(r["completion_tokens"] for r in trace),
+            },
+        }
+
+    def score(self, record: Record) -> dict[str, float]:
+        return {"types_match": float(bool(record.get("types_match")))}
+
+
+def run_bench(
+    model: Any,
+    out_dir: Path,
+    *,
+    n: int = 50,
+    seed: int = 0,
+    alphas: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
+    searches: Sequence[str] = SEARCHES,
+    q_threshold: float = 0.8,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build the trees with ``model``, then run every search at every alpha; returns the summary."""
+    from toolpath.agents.costa.agent import costa_agent
+
+    bench = CostaBench(n=n, seed=seed)
+    examples = list(bench.load())
+    run_eval_sync(
+        TreeBuilder(bench),
+        examples,
+        model,
+        out_dir=out_dir / "trees",
+        method="trees",
+        progress=progress,
+    )
+    bench.trees = {
+        r["id"]: r["tree"]
+        for r in load_records(out_dir / "trees" / "trees.jsonl")
+        if not r.get("error") and r.get("tree")
+    }
+    methods = []
+    for search in searches:
+        for alpha in alphas:
+            agent = costa_agent(model, search=search, alpha=alpha, q_threshold=q_threshold)
+            methods.append(method_name(search, alpha))
+            run_eval_sync(
+                bench,
+                examples,
+                agent,
+                out_dir=out_dir,
+                method=methods[-1],
+                progress=progress,
+                episode_timeout=120,
+            )
+    tradeoff_plot(out_dir, searches, alphas, out_dir / "tradeoff.png")
+    return costa_summary(out_dir, methods)
+
+
+def costa_summary(out_dir: Path, methods: Sequence[str]) -> dict[str, Any]:
+    """Per method: success rate (%), mean tool cost, quality, nodes expanded and re-plans;
+    also written to ``costa_summary.json`` and ``costa_summary.md``."""
+    rows: dict[str, dict[str, float]] = {}
+    for method in methods:
+        records = load_records(out_dir / f"{method}.jsonl")
+        n = len(records) or 1
+        rows[method] = {
+            "n": len(records),
+            "errors": sum(1 for r in records if r.get("error")),
+            "success": 100 * sum(bool(r.get("success")) for r in records) / n,
+            **{
+                k: sum(float(r.get(k) or 0) for r in records) / n
+                for k in ("cost", "quality", "expanded", "replans")
+            },
+        }
+    summary = {"task": "costa", "methods": rows}
+    (out_dir / "costa_summary.json").write_text(json.dumps(summary, indent=1))
+    lines = [
+        "| method | n | errors | success % | mean cost s | mean quality | expanded | re-plans |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m} | {r['n']} | {r['errors']} | {r['success']:.1f} | {r['cost']:.4f} | "
+        f"{r['quality']:.3f} | {r['expanded']:.1f} | {r['replans']:.2f} |"
+        for m, r in rows.items()
+    ]
+    (out_dir / "costa_summary.md").write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def tradeoff_plot(
+    out_dir: Path, searches: Sequence[str], alphas: Sequence[float], path: Path
+) -> None:
+    """Mean total cost (x) against mean final quality (y), one line per search over alpha."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for search in searches:
+        xs, ys, labels = [], [], []
+        for alpha in alphas:
+            file = out_dir / f"{method_name(search, alpha)}.jsonl"
+            records = [r for r in load_records(file) if not r.get("error")] if file.exists() else []
+            if records:
+                xs.append(sum(r["cost"] for r in records) / len(records))
+                ys.append(sum(r["quality"] for r in records) / len(records))
+                labels.append(f"{alpha:g}")
+        ax.plot(xs, ys, marker="o", label=search)
+        for x, y, label in zip(xs, ys, labels, strict=True):
+            ax.annotate(f"α={label}", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("mean total tool cost per task (s)")
+    ax.set_ylabel("mean final quality")
+    ax.set_title("CoSTA*: cost-quality trade-off across α")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

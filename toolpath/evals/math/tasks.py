@@ -1,0 +1,122 @@
+"""Math task families: GSM8K and MATH-500 (and the full MATH test set).
+
+They share everything but the data: an episode is one problem solved by a math agent
+(DotaMath, PoT or CoT), graded with the ToRA protocol, strict and lenient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolpath.evals.math import datasets
+from toolpath.evals.math.grading import is_equiv, is_strict
+from toolpath.evals.harness import Example, Record
+
+
+def math_agent_for(method: str, model: Any, **options: Any) -> Any:
+    """Build the agent for a method name: ``dotamath``, ``pot`` or ``cot``."""
+    from toolpath.agents.math.dotamath import math_agent
+    from toolpath.agents.math.baselines import cot_agent, pot_agent
+
+    builders: dict[str, Callable[..., Any]] = {
+        "dotamath": math_agent,
+        "pot": pot_agent,
+        "cot": cot_agent,
+    }
+    if method not in builders:
+        from toolpath.errors import ConfigError
+
+        raise ConfigError(f"unknown method {method!r}; use one of: {', '.join(builders)}")
+    return builders[method](model, **options)
+
+
+METHODS = ("dotamath", "pot", "cot")
+
+
+@dataclass
+class MathTask:
+    """One math benchmark. ``kernels`` (a :class:`~toolpath.tools.code.kernel.KernelPool`)
+    gives each episode its own sandboxed kernel; without it, agents use their own."""
+
+    name: str
+    loader: Callable[..., list[Example]]
+    kernels: Any = None
+
+    def load(
+        self, *, data: str | Path | None = None, limit: int | None = None, skip: int = 0
+    ) -> Iterable[Example]:
+        """The problems in file order, leaving out the first ``skip``, at most ``limit``."""
+        if skip < 0:
+            from toolpath.errors import ConfigError
+
+            raise ConfigError(f"skip must be >= 0, not {skip}")
+        examples = self.loader(data=data, limit=None if limit is None else skip + limit)
+        return examples[skip:]
+
+    async def run_one(self, example: Example, agent: Any) -> Record:
+        async with self._kernel() as kernel:
+            config = {"configurable": {"kernel": kernel}} if kernel is not None else None
+            state = await agent.ainvoke(example.question, config)
+        trace = state.get("trace", [])
+        predicted = state.get("answer")
+        lenient = await asyncio.to_thread(is_equiv, predicted, example.gold)
+        return {
+            "id": example.id,
+            "question": example.question,
+            "trajectory": state.get("messages", []),
+            "predicted": predicted,
+            "gold": example.gold,
+            "correct_strict": is_strict(predicted, example.gold),
+            "correct_lenient": lenient,
+            "tokens": {
+                "prompt": sum(r.get("prompt_tokens", 0) for r in trace),
+                "completion": sum(r.get("completion_tokens", 0) for r in trace),
+            },
+            "tool_rounds": state.get("rounds", 0),
+            "status": state.get("status"),
+        }
+
+    def score(self, record: Record) -> dict[str, float]:
+        return {
+            "strict": float(bool(record.get("correct_strict"))),
+            "lenient": float(bool(record.get("correct_lenient"))),
+        }
+
+    @contextlib.asynccontextmanager
+    async def _kernel(self) -> Any:
+        if self.kernels is None:
+            yield None
+            return
+        async with self.kernels.akernel() as kernel:
+            yield kernel
+
+
+def _gsm8k_train(*, data: str | Path | None = None, limit: int | None = None) -> list[Example]:
+    """GSM8K train, for tuning: the problems of the few-shot demonstrations are left out."""
+    from toolpath.agents.math.prompts import math_demos
+
+    shown = {d["question"].strip() for d in math_demos()}
+    examples = datasets.gsm8k(
+        "train", data=data, limit=None if limit is None else limit + len(shown)
+    )
+    return [e for e in examples if e.question.strip() not in shown][:limit]
+
+
+def task(name: str, kernels: Any = None) -> MathTask:
+    """The task family for ``gsm8k``, ``gsm8k-train``, ``math500`` or ``math``."""
+    loaders: dict[str, Callable[..., list[Example]]] = {
+        "gsm8k": datasets.gsm8k,
+        "gsm8k-train": _gsm8k_train,
+        "math500": datasets.math500,
+        "math": datasets.math_full,
+    }
+    if name not in loaders:
+        from toolpath.errors import ConfigError
+
+        raise ConfigError(f"unknown math benchmark {name!r}; use one of: {', '.join(loaders)}")
+    return MathTask(name, loaders[name], kernels)

@@ -1,0 +1,21 @@
+"""Tool catalogs: many tools at once, read from toolpath's own files, OpenAI tool lists,
+ToolBench/GLPFT files and Python modules (see :mod:`.formats`)."""
+
+from typing import TYPE_CHECKING
+
+from toolpath.lazy import lazy_exports
+
+_WHERE = {
+    "FORMATS": "toolpath.tools.catalog.formats",
+    "Catalog": "toolpath.tools.catalog.formats",
+    "load_catalog": "toolpath.tools.catalog.formats",
+    "write_catalog": "toolpath.tools.catalog.formats",
+    "described_only": "toolpath.tools.catalog.schema",
+    "sanitize_name": "toolpath.tools.catalog.schema",
+}
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+
+if TYPE_CHECKING:
+    from toolpath.tools.catalog.formats import FORMATS, Catalog, load_catalog, write_catalog
+    from toolpath.tools.catalog.schema import described_only, sanitize_name

@@ -1,0 +1,447 @@
+"""Tool catalogs: many tools at once, for agents and for tool retrieval over thousands of APIs.
+
+:func:`load_catalog` reads tools from
+
+- toolpath's own JSON/YAML/JSONL: ``{name, description, parameters, callable?, endpoint?}``
+  entries. ``callable: "pkg.module:function"`` binds the tool to that function (imported at the
+  first call); ``endpoint: {url, method: GET|POST, headers?}`` calls that HTTP endpoint with the
+  arguments (``${VAR}`` in header values is expanded from the environment at call time); with
+  neither, the tool is *described only*: fine for retrieval and static evaluation, and calling
+  it raises a :class:`~toolpath.errors.ToolError`;
+- OpenAI tool lists (``{"type": "function", "function": {...}}`` or the bare function objects);
+- ToolBench/GLPFT files (``Name``/``function``/``input`` entries, tools with an ``api_list``);
+- a Python module (``module:pkg.tools``, or a ``.py`` file): its public typed functions.
+
+Bad entries (no name, a broken schema, a duplicate name) are logged, recorded in
+:attr:`Catalog.skipped` and skipped; a missing or unparsable file raises
+:class:`~toolpath.errors.CatalogError`. :func:`toolpath.retrieval.synthetic.synthetic_catalog` makes large described-only
+catalogs for retrieval tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from toolpath.errors import CatalogError, MissingDependencyError, ToolError, ToolSchemaError
+from toolpath.tools.base import Tool, run_blocking, tool
+from toolpath.tools.catalog.schema import (
+    SkipEntry,
+    check_schema,
+    described_only,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("auto", "toolpath", "openai", "toolbench", "glpft", "python")
+"""Values of ``load_catalog(format=...)``; ``glpft`` is read like ``toolbench``."""
+HTTP_TIMEOUT = 30.0
+"""Seconds an endpoint tool waits for its server when its entry gives no ``timeout``."""
+
+_MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_MAX_WARNINGS = 20
+
+
+@dataclass
+class Catalog:
+    """Tools loaded from one source, and the entries that were skipped with the reason why."""
+
+    tools: list[Tool]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""
+    _index: dict[str, Tool] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self.tools)
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def by_name(self, name: str) -> Tool:
+        """The tool called ``name`` (a KeyError naming the catalog if there is none)."""
+        found = self._lookup(name)
+        if found is None:
+            raise KeyError(f"no tool named {name!r} in the catalog {self.source or '(unnamed)'}")
+        return found
+
+    def specs(self) -> list[Any]:
+        """The tools in the OpenAI ``tools=`` format."""
+        return [t.spec() for t in self.tools]
+
+    def _lookup(self, name: str) -> Tool | None:
+        if self._indexed != (id(self.tools), len(self.tools)):  # the list was replaced or resized
+            self._index = {t.name: t for t in self.tools}
+            self._indexed = (id(self.tools), len(self.tools))
+        return self._index.get(name)
+
+
+def load_catalog(
+    source: str | Path | list[Any] | dict[str, Any], *, format: str = "auto"
+) -> Catalog:
+    """Load a tool catalog from a file, a Python module, or already parsed JSON data.
+
+    ``source`` is a ``.json``/``.jsonl``/``.yaml``/``.yml`` file, a ``.py`` file, a module spec
+    ``module:pkg.tools`` (or a bare ``pkg.tools`` with ``format="python"``), or a list/dict of
+    entries. ``format`` is one of :data:`FORMATS`; ``auto`` tells each entry's shape apart.
+    Bad entries are skipped (see :attr:`Catalog.skipped`); a missing, unreadable or invalid
+    file or module raises :class:`~toolpath.errors.CatalogError`.
+    """
+    fmt = format.lower().replace("glpft", "toolbench")
+    if fmt not in FORMATS:
+        raise CatalogError(f"unknown catalog format {format!r}; use one of {', '.join(FORMATS)}")
+    if isinstance(source, list | dict):
+        return _from_data(source, fmt, f"<{type(source).__name__}>")
+    text = str(source).strip()
+    if isinstance(source, str) and text.startswith("module:"):
+        return _from_module(_import_module(text.removeprefix("module:").strip()), text)
+    path = Path(text).expanduser()
+    if path.suffix == ".py" or (fmt == "python" and path.exists()):
+        return _from_module(_import_file(path), text)
+    if fmt == "python" and _MODULE.match(text) and not path.exists():
+        return _from_module(_import_module(text), text)
+    return _from_data(_read(path), fmt, text)
+
+
+def write_catalog(tools: Iterable[Tool], path: str | Path) -> Path:
+    """Write tools as a described-only catalog in toolpath's format (JSON; JSONL for ``.jsonl``)."""
+    path = Path(path)
+    entries = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools
+    ]
+    try:
+        if path.suffix.lower() == ".jsonl":
+            text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+        else:
+            text = json.dumps(entries, indent=1, ensure_ascii=False) + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except (OSError, TypeError, ValueError) as exc:
+        raise CatalogError(f"cannot write the catalog {path}: {exc}") from exc
+    return path
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> Any:
+    where = f"catalog {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(
+            f"{where} not found; pass a .json, .jsonl, .yaml or .py file, or module:pkg.name"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read the {where}: {exc}") from None
+    if not text.strip():
+        raise CatalogError(f"{where} is empty; expected a list of tool entries")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return [
+            _json(line, f"{where}, line {i}")
+            for i, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
+    if suffix in (".yaml", ".yml") or (suffix != ".json" and text.lstrip()[0] not in "[{"):
+        try:
+            import yaml
+        except ImportError:
+            raise MissingDependencyError(
+                f"reading the YAML {where} needs PyYAML: pip install pyyaml"
+            ) from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise CatalogError(f"{where} is not valid YAML: {exc}") from None
+    return _json(text, where)
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def _from_data(data: Any, fmt: str, source: str) -> Catalog:
+    if isinstance(data, dict):
+        if isinstance(data.get("tools"), list):
+            data = data["tools"]
+        elif any(k in data for k in ("api_list", "name", "Name", "function", "api_name")):
+            data = [data]
+    if not isinstance(data, list):
+        raise CatalogError(
+            f"catalog {source}: expected a list of tool entries or an object with a 'tools' list, "
+            f"got {type(data).__name__}"
+        )
+    catalog = Catalog([], [], source)
+    with gc_paused():
+        for index, entry in enumerate(data):
+            for label, result in _parse(entry, index, fmt):
+                _add(catalog, label, result)
+    _summarize(catalog)
+    return catalog
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while building many small objects (2-3x faster)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _add(catalog: Catalog, label: str, result: Tool | str) -> None:
+    """Add a tool, or record why an entry was skipped; exact repeats are dropped quietly."""
+    if isinstance(result, Tool) and (first := catalog._lookup(result.name)) is not None:
+        if (first.description, first.parameters) == (result.description, result.parameters):
+            return  # e.g. ToolBench query files list the same API in many queries
+        result = f"duplicate tool name '{result.name}' (a different tool); the first one is kept"
+    if isinstance(result, Tool):
+        catalog.tools.append(result)
+        catalog._index[result.name] = result  # the lookup above left the index fresh
+        catalog._indexed = (id(catalog.tools), len(catalog.tools))
+        return
+    catalog.skipped.append((label, result))
+    if len(catalog.skipped) <= _MAX_WARNINGS:
+        log.warning("catalog %s: skipped %s: %s", catalog.source, label, result)
+
+
+def _summarize(catalog: Catalog) -> None:
+    if len(catalog.skipped) > _MAX_WARNINGS:
+        log.warning(
+            "catalog %s: %d entries skipped in all (see Catalog.skipped)",
+            catalog.source,
+            len(catalog.skipped),
+        )
+
+
+def _label(entry: dict[str, Any], index: int) -> str:
+    fn = entry.get("function")
+    for value in (entry.get(key) for key in ("name", "Name", "api_name", "tool_name")):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"].strip():
+        return str(fn["name"]).strip()
+    return f"entry #{index}"
+
+
+def _parse(entry: Any, index: int, fmt: str) -> list[tuple[str, Tool | str]]:
+    if not isinstance(entry, dict):
+        return [(f"entry #{index}", f"expected an object, got {type(entry).__name__}")]
+    label = _label(entry, index)
+    kind = _detect(entry) if fmt == "auto" else fmt
+    try:
+        if kind == "toolbench":
+            from toolpath.tools.catalog.toolbench import toolbench_entry
+
+            return toolbench_entry(entry, label)
+        if kind == "openai":
+            fn = entry["function"] if isinstance(entry.get("function"), dict) else entry
+            return [(label, _own(fn, bind=False))]
+        return [(label, _own(entry, bind=True))]
+    except (SkipEntry, ToolSchemaError) as exc:
+        return [(label, str(exc))]
+
+
+def _detect(entry: dict[str, Any]) -> str:
+    if entry.get("type") == "function" and isinstance(entry.get("function"), dict):
+        return "openai"
+    if any(k in entry for k in ("api_list", "api_name", "Name", "input")):
+        return "toolbench"
+    return "toolbench" if isinstance(entry.get("function"), str) else "toolpath"
+
+
+# -- toolpath's own format and OpenAI's ---------------------------------------------------------
+
+
+def _own(entry: dict[str, Any], *, bind: bool) -> Tool:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SkipEntry("no name: every tool entry needs a 'name'")
+    description = entry.get("description") or ""
+    if not isinstance(description, str):
+        raise SkipEntry("'description' must be a string")
+    parameters = check_schema(entry.get("parameters"))
+    timeout = entry.get("timeout")
+    if timeout is not None and (type(timeout) not in (int, float) or timeout <= 0):
+        raise SkipEntry(f"'timeout' must be a positive number of seconds, got {timeout!r}")
+    target, endpoint = (entry.get("callable"), entry.get("endpoint")) if bind else (None, None)
+    fn: Callable[..., Any]
+    if target is not None and endpoint is not None:
+        raise SkipEntry("give either 'callable' or 'endpoint', not both")
+    if target is not None:
+        if not isinstance(target, str) or not _CALLABLE.match(target.strip()):
+            raise SkipEntry(f"'callable' must look like 'package.module:function', got {target!r}")
+        fn = _LazyCallable(name, target.strip())
+    elif endpoint is not None:
+        fn = _endpoint(name, endpoint, float(timeout or HTTP_TIMEOUT))
+    else:
+        fn = described_only(name)
+    return Tool(name, description.strip(), parameters, fn, timeout=timeout)
+
+
+class _LazyCallable:
+    """Calls the function a ``module:attr`` spec names, importing it at the first call."""
+
+    def __init__(self, tool_name: str, target: str) -> None:
+        self.tool_name, self.target = tool_name, target
+        self._fn: Any = None
+
+    def resolve(self) -> Any:
+        """The target function (or Tool), imported now if it was not yet."""
+        if self._fn is None:
+            module_name, _, attr = self.target.partition(":")
+            try:
+                obj: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+            except Exception as exc:
+                raise ToolError(
+                    f"{self.tool_name}: cannot load its callable {self.target!r} "
+                    f"({type(exc).__name__}: {exc}); check the module is importable"
+                ) from exc
+            if not callable(obj):
+                raise ToolError(f"{self.tool_name}: {self.target!r} is not callable")
+            self._fn = obj
+        return self._fn
+
+    def __call__(self, **kwargs: Any) -> Any:
+        fn = self.resolve()
+        if isinstance(fn, Tool):
+            return fn.run(kwargs)
+        result = fn(**kwargs)
+        if inspect.isawaitable(result):
+            return run_blocking(lambda: _wait(result))
+        return result
+
+
+async def _wait(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _endpoint(name: str, spec: Any, timeout: float) -> Callable[..., str]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+        raise SkipEntry("'endpoint' must be an object with a 'url'")
+    url, method = spec["url"].strip(), str(spec.get("method", "GET")).upper()
+    headers = spec.get("headers") or {}
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise SkipEntry(f"endpoint url {url!r} must start with http:// or https://")
+    if method not in ("GET", "POST"):
+        raise SkipEntry(f"endpoint method must be GET or POST, got {method!r}")
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise SkipEntry("endpoint 'headers' must map header names to strings")
+
+    def call_endpoint(**arguments: Any) -> str:
+        target, data = url, None
+        if method == "GET" and arguments:
+            query = urllib.parse.urlencode({k: _query_value(v) for k, v in arguments.items()})
+            target += ("&" if urllib.parse.urlsplit(url).query else "?") + query
+        elif method == "POST":
+            data = json.dumps(arguments, ensure_ascii=False).encode()
+        request = urllib.request.Request(target, data=data, method=method)
+        for key, value in headers.items():
+            request.add_header(str(key), os.path.expandvars(value))
+        if data is not None and not request.has_header("Content-type"):
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                charset = response.headers.get_content_charset() or "utf-8"
+                return str(response.read().decode(charset, errors="replace"))
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode("utf-8", errors="replace").strip()[:300]
+            raise ToolError(
+                f"{name}: {method} {url} answered HTTP {exc.code} {exc.reason}"
+                + (f": {body}" if body else "")
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ToolError(f"{name}: cannot reach {url} ({getattr(exc, 'reason', exc)})") from None
+
+    return call_endpoint
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+# -- Python modules -----------------------------------------------------------------------------
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise CatalogError(
+            f"cannot import the tool module {name!r} ({type(exc).__name__}: {exc}); "
+            "check that it is installed or on sys.path"
+        ) from exc
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise CatalogError(f"Python tool file {path} not found")
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+    name = f"_toolpath_catalog_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise CatalogError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so pydantic and dataclasses can resolve the module's types
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise CatalogError(f"cannot load tools from {path}: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _from_module(module: ModuleType, source: str) -> Catalog:
+    catalog = Catalog([], [], source)
+    for attr, obj in list(vars(module).items()):
+        if attr.startswith("_"):
+            continue
+        if isinstance(obj, Tool):
+            if getattr(obj.fn, "__module__", None) == module.__name__:
+                _add(catalog, attr, obj)
+            continue
+        if not inspect.isfunction(obj) or obj.__module__ != module.__name__:
+            continue
+        try:
+            _add(catalog, attr, tool(obj))
+        except ToolSchemaError as exc:
+            _add(catalog, attr, str(exc))
+    _summarize(catalog)
+    return catalog
