@@ -37,7 +37,7 @@ def step_overhead(episodes: int, steps: int) -> list[float]:
     samples: list[float] = []
     for _ in range(episodes):
         model = ScriptedModel(list(replies))
-        agent = tool_agent([calculator], model, max_steps=steps + 2)
+        agent = tool_agent(model=model, tools=[calculator], max_steps=steps + 2)
         last = None
         for update in agent.stream("benchmark question", stream_mode="updates"):
             if "model" in update:

@@ -112,7 +112,7 @@ async def episode(env: WebEnv, task: str, seed: int, samples: dict[str, list[flo
     )
     actions = SOLVERS[task](obs.instruction, obs.shown)
     model = ScriptedModel([json.dumps({"tool": n, "arguments": a}) for n, a in actions])
-    agent = web_agent(model, max_steps=len(actions) + 1)
+    agent = web_agent(model=model, max_steps=len(actions) + 1)
     seen: list[float] = []
     config: Any = {"configurable": {"env": env}}
     async for update in agent.astream(
@@ -124,10 +124,10 @@ async def episode(env: WebEnv, task: str, seed: int, samples: dict[str, list[flo
                 seen.append(now)
             for record in (change or {}).get("trace", []):
                 if record.get("node") == "execute":
-                    samples["step"].append(record["latency_s"])
-                    samples[f"step: {record['tool']}"].append(record["latency_s"])
+                    samples["step"].append(record["seconds"])
+                    samples[f"step: {record['tool']}"].append(record["seconds"])
                 elif record.get("node") == "observe":
-                    samples["observe"].append(record["latency_s"])
+                    samples["observe"].append(record["seconds"])
     samples["agent loop"].extend(b - a for a, b in pairwise(seen))
     return (await env.status()).success
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toolpath.evals.harness import run_eval_sync
-from toolpath.evals.math.tasks import math_agent_for, task
-from toolpath.llm.specs import load_model
-from toolpath.tools.code.kernel import KernelPool
+from toolpath import load_model
+from toolpath.evals import run_eval_sync
+from toolpath.evals.math import math_agent_for, task
+from toolpath.tools.code import KernelPool
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 import toolpath
-from toolpath.agents import sqlite_checkpointer
 from toolpath.tools import calculator
 
 
@@ -42,14 +41,14 @@ def main() -> None:
     args = ap.parse_args()
 
     parent = StateGraph(Report)
-    parent.add_node("agent", toolpath.tool_agent(tools=[calculator], model=args.model))
+    parent.add_node("agent", toolpath.tool_agent(model=args.model, tools=[calculator]))
     parent.add_node("report", write_report)
     parent.add_edge(START, "agent")
     parent.add_edge("agent", "report")
     parent.add_edge("report", END)
 
     with tempfile.TemporaryDirectory() as tmp:
-        graph = parent.compile(checkpointer=sqlite_checkpointer(Path(tmp) / "runs.db"))
+        graph = parent.compile(checkpointer=toolpath.sqlite_checkpointer(Path(tmp) / "runs.db"))
         config = {"configurable": {"thread_id": "example"}}
         question = {"role": "user", "content": "What is 1234 * 5678? Use the calculator."}
         state = graph.invoke({"messages": [question]}, config)

@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--model", default="local", help="model spec (default: the embedded model)")
     args = ap.parse_args()
 
-    agent = toolpath.tool_agent(tools=[unit_price, calculator], model=args.model)
+    agent = toolpath.tool_agent(model=args.model, tools=[unit_price, calculator])
     question = "I paid 17.50 for 7 pens. What did one pen cost? Use the unit_price tool."
     for mode, chunk in agent.stream(question, stream_mode=["updates", "values"]):
         if mode == "updates" and "tools" in chunk:

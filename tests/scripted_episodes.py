@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from toolpath.agents.base import tokens
 from toolpath.evals.harness import Example, Record
 from toolpath.llm.base import Message
 
@@ -59,7 +60,7 @@ def calculator_agent(model: Any) -> Any:
     from toolpath.agents.react import tool_agent
     from toolpath.tools import calculator
 
-    return tool_agent([calculator], model, max_steps=4)
+    return tool_agent(model=model, tools=[calculator], max_steps=4)
 
 
 def scripted_agent(task: Any = None) -> Any:
@@ -90,10 +91,7 @@ class ArithmeticTask:
             "gold": example.gold,
             "status": state.get("status"),
             "tool_rounds": sum(1 for t in trace if t.get("node") == "tool"),
-            "tokens": {
-                "prompt": sum(t.get("prompt_tokens", 0) for t in trace),
-                "completion": sum(t.get("completion_tokens", 0) for t in trace),
-            },
+            "tokens": tokens(trace),
         }
 
     def score(self, record: Record) -> dict[str, float]:

@@ -53,7 +53,7 @@ def roles(scripted, planner, caller=(), summarizer=()):
 
 def agent_for(models, tools=(secret_code,), **kw):
     p, c, s = models
-    return alpha_umi_agent(list(tools), planner=p, caller=c, summarizer=s, **kw)
+    return alpha_umi_agent(tools=list(tools), planner=p, caller=c, summarizer=s, **kw)
 
 
 def froms(state) -> list[str]:
@@ -76,7 +76,7 @@ def test_caller_then_conclusion_runs_the_real_tool(scripted):
     )
     p, c, s = models
     state = agent_for(models).invoke(TASK)
-    assert state["status"] == "answered"
+    assert state["status"] == "done"
     assert state["answer"] == f"Alice's secret code is {CODE}."
     assert froms(state) == ["user", "assistant", "caller", "observation", "assistant", "conclusion"]
     assert (
@@ -112,7 +112,7 @@ def test_caller_then_conclusion_runs_the_real_tool(scripted):
 def test_missing_tag_routes_to_the_caller(scripted):
     models = roles(scripted, ["Look the code up", "Next: conclusion"], [CALL], ["done"])
     state = agent_for(models).invoke(TASK)
-    assert state["status"] == "answered"
+    assert state["status"] == "done"
     assert state["conversation"][1]["value"] == "Look the code up\nNext: caller."
     assert state["trace"][1]["tagged"] is False and state["trace"][1]["next"] == "caller"
     assert state["trace"][4]["tagged"] is True
@@ -121,7 +121,7 @@ def test_missing_tag_routes_to_the_caller(scripted):
 def test_direct_conclusion_skips_the_caller(scripted):
     models = roles(scripted, ["No tool is needed. Next: summarizer"], [], ["Hello!"])
     state = agent_for(models).invoke("Say hello")
-    assert state["answer"] == "Hello!" and state["status"] == "answered"
+    assert state["answer"] == "Hello!" and state["status"] == "done"
     assert froms(state) == ["user", "assistant", "conclusion"]
     assert state["trace"][1]["next"] == "conclusion"  # GLPFT's older tag reads as conclusion
 
@@ -130,7 +130,7 @@ def test_empty_planner_reply_is_retried(scripted):
     models = roles(scripted, ["", "  \n", "Next: conclusion"], [], ["ok"])
     p = models[0]
     state = agent_for(models).invoke(TASK)
-    assert state["status"] == "answered"
+    assert state["status"] == "done"
     assert len(p.requests) == 3
     assert "Your last reply was empty" not in prompt_of(p.requests[0])
     assert "Your last reply was empty" in prompt_of(p.requests[1])
@@ -163,9 +163,9 @@ def test_step_cap_goes_to_the_summarizer_with_step_limit(scripted):
     p, c, s = roles(scripted, [], [], ["Alice's code is probably unknown."])
     p.replies, p.cycle = ["Call it again.\nNext: caller"], True
     c.replies, c.cycle = [CALL], True
-    state = alpha_umi_agent([secret_code], planner=p, caller=c, summarizer=s, max_steps=3).invoke(
-        TASK
-    )
+    state = alpha_umi_agent(
+        tools=[secret_code], planner=p, caller=c, summarizer=s, max_steps=3
+    ).invoke(TASK)
     assert state["status"] == "step_limit"
     assert state["answer"] == "Alice's code is probably unknown."
     assert (len(p.requests), len(c.requests), len(s.requests)) == (3, 2, 1)
@@ -235,17 +235,25 @@ def test_role_labels_and_continued_transcripts_are_cut(scripted):
     assert "\nobservation:" in c.requests[0].stop and "\ncaller:" in p.requests[0].stop
 
 
-def test_one_model_for_all_roles_and_tool_agent_dispatch(scripted):
+def test_one_model_for_all_roles(scripted):
     model = scripted(["Next: caller", CALL, "Next: conclusion", f"It is {CODE}."])
-    agent = tool_agent([secret_code], model, planner=model)  # other roles default to model
+    agent = alpha_umi_agent(model, [secret_code])  # every role runs on model
     assert {"planner", "caller", "tool", "summarizer"} <= set(agent.get_graph().nodes)
     state = agent.invoke(TASK)
-    assert state["answer"] == f"It is {CODE}."
+    assert state["answer"] == f"It is {CODE}." and state["status"] == "done"
     assert {r.get("model") for r in state["trace"] if "model" in r} == {"scripted"}
-    # react itself is unchanged; the multi-role options need a role
-    assert "planner" not in tool_agent([secret_code], model).get_graph().nodes
-    with pytest.raises(ConfigError, match="planner"):
-        tool_agent([secret_code], model, retriever=BM25Retriever([secret_code]))
+    # the single-model builder builds the single-model agent only
+    assert "planner" not in tool_agent(model, [secret_code]).get_graph().nodes
+    with pytest.raises(TypeError, match="planner"):
+        tool_agent(model, [secret_code], planner=model)  # type: ignore[call-arg]
+
+
+def test_the_old_argument_order_still_works_with_a_warning(scripted):
+    model = scripted(["Next: conclusion", "ok"])
+    with pytest.warns(DeprecationWarning, match=r"alpha_umi_agent\(model, tools\)"):
+        agent = alpha_umi_agent([secret_code], model)
+    state = agent.invoke(TASK)
+    assert state["answer"] == "ok" and state["tools"] == ["secret_code"]
 
 
 def test_bm25_retriever_puts_only_the_top_k_tools_in_the_prompt(scripted):
@@ -254,7 +262,7 @@ def test_bm25_retriever_puts_only_the_top_k_tools_in_the_prompt(scripted):
     models = roles(scripted, ["Next: caller", "Next: conclusion"], [CALL], ["ok"])
     p, c, _ = models
     state = alpha_umi_agent(
-        [], planner=p, caller=c, summarizer=models[2], retriever=retriever, k_tools=3
+        tools=[], planner=p, caller=c, summarizer=models[2], retriever=retriever, k_tools=3
     ).invoke("Look up the secret code of a person called Alice")
     assert len(state["tools"]) == 3 and state["tools"][0] == "secret_code"
     assert state["trace"][0]["tools"] == state["tools"]
@@ -384,7 +392,13 @@ def test_api_retriever_and_demo_selector_feed_the_prompts(scripted, embedder, tm
     models = roles(scripted, ["Next: caller", "Next: conclusion"], [CALL], ["ok"])
     p, c, s = models
     agent = alpha_umi_agent(
-        catalog, planner=p, caller=c, summarizer=s, retriever=retriever, demos=demos, k_demos=1
+        tools=catalog,
+        planner=p,
+        caller=c,
+        summarizer=s,
+        retriever=retriever,
+        demos=demos,
+        k_demos=1,
     )
     state = agent.invoke(TASK)
     assert len(state["tools"]) == 6 and state["tools"][0] == "secret_code"  # default k
@@ -414,3 +428,31 @@ def test_a_recorded_run_exports_as_training_data(scripted, tmp_path):
     caller = json.loads((tmp_path / "sft" / "caller.json").read_text())
     assert caller[0]["output"] == CALL
     assert "secret_code" in caller[0]["instruction"] and TASK in caller[0]["instruction"]
+
+
+def test_nodes_can_be_called_alone(scripted):
+    from toolpath.agents.alpha_umi.agent import AlphaUMiSteps, after_planner
+
+    model = scripted(["Alice's code is needed.\nNext: caller", CALL])
+    steps = AlphaUMiSteps({"planner": model, "caller": model, "summarizer": model}, [secret_code])
+    state: dict[str, Any] = {"conversation": [{"from": "user", "value": TASK}]}
+    state.update(steps.retrieve(state))
+    assert state["tools"] == ["secret_code"] and state["status"] == "running"
+    update = steps.plan(state)
+    assert update["next"] == "caller" and update["trace"][0]["model"] == "scripted"
+    assert after_planner({**state, **update}) == "caller"
+    state["conversation"] = state["conversation"] + update["conversation"]
+    update = steps.call(state)
+    assert update["call"] == {
+        "name": "secret_code",
+        "arguments": {"name": "Alice"},
+        "problem": None,
+    }
+    state["conversation"] = state["conversation"] + update["conversation"]
+    update = steps.run_tool({**state, "call": update["call"]})
+    assert update["conversation"] == [{"from": "observation", "value": CODE}]
+    assert update["observed"] == "secret_code" and update["trace"][0]["ok"] is True
+    unknown = {"name": "nope", "arguments": {}, "problem": None}
+    update = steps.run_tool({**state, "call": unknown})
+    assert update["conversation"][0]["value"].startswith("Error: there is no tool named 'nope'")
+    assert update["observed"] is None and update["trace"][0]["ok"] is False

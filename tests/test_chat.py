@@ -88,6 +88,7 @@ def test_tool_call_panel_answer_and_stats(chat):
     assert "Observation from" not in text and "final_answer" not in text  # no agent plumbing
     assert text.rstrip().splitlines()[-2].strip() == "7006652"  # the streamed answer
     assert STATS.search(text.splitlines()[-1])
+    assert not text.splitlines()[-1].startswith("0+0")  # the trace's token counts are read
 
 
 def test_a_tool_that_raises_is_an_error_observation(chat, scripted, tmp_path):
@@ -188,7 +189,7 @@ def test_trace_shows_the_last_run(chat):
     text = c("/trace")
     assert "last run" in text
     assert re.search(r"1\s+│\s+model\s+│\s+\d+\.\d\d\s+│\s+\d+\+\d+", text)
-    assert re.search(r"2\s+│\s+tool calculator", text)
+    assert re.search(r"2\s+│\s+tool calculator\s+│\s+\d+\.\d\d\s", text)
     assert re.search(r"3\s+│\s+model", text)
 
 

@@ -1,8 +1,10 @@
-"""The `toolpath` command, run as a real subprocess."""
+"""The `toolpath` command: run as a real subprocess, and in process (help, parsing, builders)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +143,225 @@ def test_run_with_a_catalog_checks_the_retriever_before_loading_a_model(tmp_path
 def test_run_help_names_the_roles():
     text = toolpath("run", "--help").stdout
     assert all(opt in text for opt in ("--planner", "--caller", "--summarizer", "--catalog"))
+
+
+# --- in process: the app's shape, every documented command line, the builder `run` picks ------
+
+VERBS = ["run", "solve", "chat", "costa", "eval", "export", "web", "index", "models"]
+COMMANDS = [
+    ["run"],
+    ["solve"],
+    ["chat"],
+    ["costa"],
+    ["models", "list"],
+    ["models", "pull"],
+    ["models", "path"],
+    ["index", "build"],
+    ["export", "sft"],
+    ["web", "generate"],
+    *(
+        ["eval", name]
+        for name in (
+            "gsm8k",
+            "gsm8k-train",
+            "math500",
+            "math",
+            "costa",
+            "toolbench-static",
+            "retrieval",
+            "miniwob",
+            "compwob",
+        )
+    ),
+]
+DOCUMENTED = [  # README.md and docs/api.md
+    'run "What is 1234 * 5678? Use the calculator." --tools calculator --model local:qwen2.5-coder-0.5b',
+    'run "What is 17 * 23?" --model openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1',
+    'run "..." --catalog tools.json --planner local --caller local:qwen2.5-coder-0.5b',
+    "chat",
+    "chat --agent math --model local",
+    "models list",
+    "models pull qwen2.5-coder-0.5b",
+    "models path qwen2.5-coder-1.5b",
+    'solve "PROBLEM" --method pot --model local',
+    "eval gsm8k --method dotamath,pot,cot --model local --limit 100 --out runs/gsm8k",
+    "eval math500 --method dotamath,pot,cot --model local --limit 50 --out runs/math500",
+    "eval gsm8k-train --limit 10",
+    "eval gsm8k --endpoints http://10.0.0.1:8000/v1,http://10.0.0.2:8000/v1 "
+    "--model Qwen/Qwen2.5-7B-Instruct --concurrency 32",
+    "eval gsm8k --executor ray --ray-address auto --workers 8 --endpoints http://a/v1",
+    'costa "Recolor the red circle blue" --image in.png --alpha 1.0 --out out.png --table c.json',
+    "eval costa --tasks 50 --alpha 0,0.5,1,1.5,2 --out runs/costa",
+    "index build catalog.json --out runs/index",
+    "eval retrieval --catalog catalog.json --queries queries.jsonl --k 1,3,5,10",
+    "eval toolbench-static --data glpft.json --planner local --caller local:qwen2.5-coder-0.5b "
+    "--summarizer local",
+    "eval toolbench-static --data glpft_test.json --model local --out runs/static",
+    "export sft --runs DIR --out sft/ --include-failed",
+    "web generate --base click-button,enter-text,login-user --out tasks/ --reverse",
+    "web generate --random 4 --size 2 --seed 1 --both --out tasks/",
+    "eval miniwob --tasks click-button,login-user --model local --seeds 3 --out runs/miniwob",
+    "eval compwob --tasks-dir DIR --model local --seeds 3 --variant both --out runs/compwob",
+]
+
+
+def parsed(argv: list[str]) -> tuple[tuple[str, ...], dict[str, object]]:
+    """Parse a command line with the real app, every command's body replaced by a recorder."""
+    import typer.main
+
+    from toolpath.cli import app
+
+    calls: list[tuple[tuple[str, ...], dict[str, object]]] = []
+
+    def stub(command, path: tuple[str, ...]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            stub(sub, (*path, name))
+        command.callback = lambda **options: calls.append((path, options))
+
+    root = typer.main.get_command(app)
+    stub(root, ())
+    root.main(args=argv, standalone_mode=False)
+    return calls[-1]
+
+
+def test_top_level_help_lists_every_verb_with_one_line_each():
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    text = CliRunner().invoke(app, ["--help"]).output
+    panel = text.split("Commands")[1].split("╰")[0]
+    rows = [line.strip("│ ").split() for line in panel.splitlines()[1:]]
+    assert [row[0] for row in rows if row] == VERBS  # a wrapped help would add a row
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_explains_itself(command):
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    res = CliRunner().invoke(app, [*command, "--help"])
+    assert res.exit_code == 0, res.output
+    usage, summary = [line.strip() for line in res.output.splitlines() if line.strip()][:2]
+    assert usage.startswith(f"Usage: root {' '.join(command)} ")
+    assert summary.endswith(".") and len(summary.split()) >= 5  # a one-line summary first
+
+
+@pytest.mark.parametrize("line", DOCUMENTED)
+def test_documented_command_lines_parse(line):
+    import shlex
+
+    argv = shlex.split(line)
+    path, _ = parsed(argv)
+    assert list(path) == argv[: len(path)] and path
+
+
+def test_parsing_keeps_the_option_values():
+    path, options = parsed(["eval", "gsm8k-train", "--method", "pot,cot", "--skip", "5"])
+    assert path == ("eval", "gsm8k-train")
+    assert options["method"] == "pot,cot" and options["skip"] == 5
+    assert options["out_dir"] == "runs/gsm8k-train"
+
+
+def test_eval_refuses_an_unknown_executor():
+    res = toolpath("eval", "gsm8k", "--executor", "spark", "--model", "bogus:x")
+    assert res.returncode == 2 and "--executor must be local or ray, not 'spark'" in res.stderr
+
+
+def calc(expression: str) -> str:
+    return json.dumps({"tool": "calculator", "arguments": {"expression": expression}})
+
+
+@pytest.fixture
+def models(monkeypatch, scripted):
+    """``load_model(spec)`` returns ``models[spec]``, a scripted model (no file, no server)."""
+    import toolpath.llm.specs
+
+    table: dict[str, object] = {}
+    monkeypatch.setattr(toolpath.llm.specs, "load_model", lambda spec, **kw: table[spec])
+    return table
+
+
+@pytest.fixture
+def builders(monkeypatch):
+    """Record the arguments of every tool_agent and alpha_umi_agent call (then build)."""
+    import toolpath.agents.alpha_umi.agent as alpha_umi
+    import toolpath.agents.react as react
+
+    calls: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+
+    def spy(name: str, build):
+        def record(*args, **kwargs):
+            calls.append((name, args, kwargs))
+            return build(*args, **kwargs)
+
+        return record
+
+    monkeypatch.setattr(react, "tool_agent", spy("tool_agent", react.tool_agent))
+    monkeypatch.setattr(
+        alpha_umi, "alpha_umi_agent", spy("alpha_umi_agent", alpha_umi.alpha_umi_agent)
+    )
+    return calls
+
+
+def test_run_builds_the_single_model_agent(models, builders, scripted):
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    models["m"] = scripted([calc("1234 * 5678"), json.dumps({"final_answer": "7006652"})])
+    res = CliRunner().invoke(app, ["run", "What is 1234 * 5678?", "-m", "m"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == "7006652"
+    [(name, args, kwargs)] = builders
+    assert name == "tool_agent" and args == ()  # keyword arguments only
+    assert kwargs["model"] is models["m"] and [t.name for t in kwargs["tools"]] == ["calculator"]
+    assert "planner" not in kwargs
+    assert re.search(r"^model .*\d+\.\d\ds  \d+\+\d+ tokens$", res.stderr, re.M)
+    assert "tool Observation from calculator: 7006652" in res.stderr
+
+
+def test_run_with_roles_builds_the_alpha_umi_agent(models, builders, scripted, tmp_path):
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    models["p"] = scripted(["Multiply.\nNext: caller", "Known now. Next: conclusion"], name="P")
+    models["c"] = scripted(['Action: calculator\nAction Input: {"expression": "6*7"}'], name="C")
+    models["s"] = scripted(["6*7 is 42."], name="S")
+    argv = ["run", "What is 6*7?", "--planner", "p", "--caller", "c", "--summarizer", "s"]
+    res = CliRunner().invoke(app, [*argv, "--record", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == "6*7 is 42."
+    [(name, args, kwargs)] = builders
+    assert name == "alpha_umi_agent" and args == ()
+    assert (kwargs["planner"], kwargs["caller"], kwargs["summarizer"]) == (
+        models["p"],
+        models["c"],
+        models["s"],
+    )
+    assert kwargs["model"] is None and kwargs["retriever"] is None
+    assert re.search(r"planner P \d+\.\d\ds  \d+\+\d+ tokens", res.stderr)
+    assert "retrieved calculator" in res.stderr and "tool " in res.stderr
+    assert re.search(r"summarizer S .* tokens", res.stderr)
+    assert (tmp_path / "trajectories.jsonl").read_text().count("\n") == 1
+
+
+def test_run_uses_one_model_for_the_roles_not_given(models, builders, scripted):
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    models["m"] = scripted(["Nothing to call. Next: conclusion", "Hello."], name="M")
+    models["p"] = scripted(["Next: conclusion"], name="P")
+    res = CliRunner().invoke(app, ["run", "Say hello.", "-m", "m", "--caller", "m"])
+    assert res.exit_code == 0, res.output
+    [(name, _, kwargs)] = builders
+    assert name == "alpha_umi_agent"
+    assert kwargs["planner"] is kwargs["caller"] is kwargs["summarizer"] is models["m"]
+
+
+def test_record_needs_the_multi_role_agent(tmp_path):
+    res = toolpath("run", "hi", "--record", str(tmp_path), "-m", "bogus:x")
+    assert res.returncode == 2 and "--record saves multi-role runs" in res.stderr

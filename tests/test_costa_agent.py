@@ -7,10 +7,10 @@ import json
 import pytest
 
 from toolpath.agents.costa.agent import costa_agent
+from toolpath.agents.costa.image import ImageDomain
 from toolpath.errors import PlanError
 from toolpath.evals.costa.tasks import generate
 from toolpath.tools.image.ops import ImageState
-from toolpath.agents.costa.image import ImageDomain
 
 
 def tree_reply(task, *, drop_locate: bool = False) -> str:
@@ -164,6 +164,8 @@ def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_pat
     for name in ("tradeoff.png", "costa_summary.md", "trees/trees.jsonl", "astar-a0.jsonl"):
         assert (tmp_path / name).exists(), name
     assert (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    trees = [json.loads(line) for line in (tmp_path / "trees/trees.jsonl").read_text().splitlines()]
+    assert all(t["tokens"]["prompt"] > 0 and t["tokens"]["completion"] > 0 for t in trees)
     # a second run resumes: nothing is asked of the model again
     run_bench(
         scripted([]),
@@ -175,3 +177,109 @@ def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_pat
         q_threshold=0.5,
         progress=False,
     )
+
+
+# --- the agent contract: nodes alone, trace records, statuses, checkpointing ------------------
+
+
+def test_each_node_runs_alone(scripted, tasks):
+    from toolpath.agents.costa.agent import CostaSteps
+    from toolpath.agents.costa.table import CostTable
+
+    task = tasks[0]
+    domain = ImageDomain()
+    steps = CostaSteps(scripted([tree_reply(task)]), domain, CostTable(domain.priors()))
+    state = {"request": task.instruction, "context": ImageState(task.image)}
+    state |= steps.build_tree(state)
+    assert state["status"] == "running" and state["trace"][0]["node"] == "build_tree"
+    state |= steps.search(state)
+    assert len(state["plan"]) == len(state["tree"]) and steps.after_search(state) == "execute"
+    state |= steps.execute(state)
+    (attempt,) = state["attempts"]
+    assert attempt["tool"] == state["plan"][0].tool
+    record = state["trace"][-1]
+    assert record == {
+        "node": "execute",
+        "tool": attempt["tool"],
+        "seconds": attempt["cost"],
+        "ok": attempt["ok"],
+    }
+
+
+def test_too_many_replans_is_the_step_limit(scripted, tasks):
+    task = next(t for t in tasks if any(s.type == "locate" for s in t.subtasks))
+    agent = costa_agent(
+        scripted([tree_reply(task)]),
+        domain=FlakyDomain("locate_shape"),
+        alpha=0.0,
+        q_threshold=0.5,
+        max_replans=0,
+    )
+    state = solve(agent, task)
+    assert state["status"] == "step_limit" and "re-plans" in state["reason"]
+    assert state["trace"][-1]["error"] == "RuntimeError: device lost"
+
+
+class PoorDomain(ImageDomain):
+    """The image domain with every tool's prior quality at 0.5."""
+
+    def priors(self):
+        return {pair: (cost, 0.5) for pair, (cost, _) in super().priors().items()}
+
+
+def test_no_tool_path_left_is_a_failure(scripted, tasks):
+    task = tasks[1]
+    tree = json.loads(tree_reply(task))["subtasks"]
+    agent = costa_agent(scripted([]), domain=PoorDomain(), q_threshold=0.9)
+    state = agent.invoke(
+        {"request": task.instruction, "context": ImageState(task.image), "tree": tree}
+    )
+    assert state["status"] == "failed" and "quality >= 0.9" in state["reason"]
+    assert state["attempts"] == []
+
+
+def test_a_checkpointed_thread_keeps_the_run_and_takes_the_next_request(scripted, tasks, tmp_path):
+    from toolpath.agents.base import sqlite_checkpointer
+
+    first_task, second_task = tasks[0], tasks[2]
+    db = tmp_path / "c.db"
+    config = {"configurable": {"thread_id": "t"}}
+    model = scripted([tree_reply(first_task), tree_reply(second_task)])
+    agent = costa_agent(model, checkpointer=sqlite_checkpointer(db))
+    first = solve_on(agent, first_task, config)
+    assert first["status"] == "done"
+
+    # reopened with a serializer that loads only the types it is told of (LangGraph's strict
+    # mode): the agent tells it of the steps and the domain's context
+    reopened = costa_agent(scripted([]), checkpointer=strict_checkpointer(db))
+    saved = reopened.get_state(config)
+    assert not saved.next and saved.values["status"] == "done"
+    assert isinstance(saved.values["context"], ImageState)
+    assert first_task.check(saved.values["context"].image)
+    assert saved.values["executed"] == first["executed"]
+    assert saved.values["attempts"] == first["attempts"]
+
+    # a new request on the thread gets its own tree (not the one the thread holds)
+    second = solve_on(agent, second_task, config)
+    assert len(model.requests) == 2
+    assert second["status"] == "done" and second_task.check(second["context"].image)
+    assert len(second["executed"]) == len(second_task.subtasks)
+    # the same request again reuses the thread's tree: the model is not asked
+    again = solve_on(
+        costa_agent(scripted([]), checkpointer=sqlite_checkpointer(db)), second_task, config
+    )
+    assert again["status"] == "done" and again["tree"] == second["tree"]
+
+
+def strict_checkpointer(path):
+    import sqlite3
+
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    serde = JsonPlusSerializer(allowed_msgpack_modules=None)
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False), serde=serde)
+
+
+def solve_on(agent, task, config):
+    return agent.invoke({"request": task.instruction, "context": ImageState(task.image)}, config)

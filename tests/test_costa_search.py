@@ -312,6 +312,28 @@ def test_greedy_is_myopic() -> None:
     assert lower_bound(tree, tools, table, alpha=2.0) == pytest.approx(1.5**2)
 
 
+def test_every_search_takes_the_same_arguments() -> None:
+    import inspect
+    import pickle
+
+    tree = SubtaskTree([Subtask("a", "x"), Subtask("b", "y", ("a",))])
+    tools = [ToolInfo("tx", frozenset({"x"})), ToolInfo("ty", frozenset({"y"}))]
+    table = CostTable({("tx", "x"): (1.0, 0.9), ("ty", "y"): (2.0, 0.9)})
+    done = [Step("a", "tx", 1.5, 0.95)]
+    for search in (astar, uniform_cost, exhaustive, greedy):
+        params = inspect.signature(search).parameters
+        assert list(params) == ["tree", "tools", "table", "alpha", "q_threshold", "done"]
+        assert search.__name__ in repr(search) and search.__doc__
+        assert pickle.loads(pickle.dumps(search)) is search
+        r = search(tree, tools, table, alpha=1.0, q_threshold=0.5, done=done)
+        assert [(s.subtask_id, s.tool) for s in r.path] == [("a", "tx"), ("b", "ty")]
+        assert r.cost == pytest.approx(3.5) and r.quality == pytest.approx(0.95 * 0.9)
+        with pytest.raises(ConfigError, match="q_threshold"):
+            search(tree, tools, table, q_threshold=1.5)
+    # greedy ignores the threshold: its path is the same at any
+    assert greedy(tree, tools, table, q_threshold=1.0).path == greedy(tree, tools, table).path
+
+
 def test_prune_and_tree_validation() -> None:
     tree = SubtaskTree([Subtask("a", "recolor"), Subtask("b", "upscale", ("a",))])
     tools = [

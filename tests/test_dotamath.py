@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from toolpath.agents.math.dotamath import math_agent
 from toolpath.agents.math.baselines import cot_agent, pot_agent
+from toolpath.agents.math.dotamath import math_agent
 from toolpath.agents.math.prompts import math_demos
 from toolpath.errors import ConfigError
 from toolpath.tools.code.kernel import PythonKernel
@@ -46,7 +46,7 @@ def test_happy_path_reads_the_real_output(scripted, kernel):
     )
     state = run(math_agent(model), kernel)
     assert state["answer"] == "72"
-    assert state["status"] == "answered"
+    assert state["status"] == "done"
     assert state["rounds"] == 1
     shown = model.requests[2].messages[-1]["content"]
     assert "may: 24\ntotal: 72" in shown  # the real interpreter output
@@ -226,6 +226,7 @@ def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(script
     records = {r["id"]: r for r in result.records}
     assert records["a"]["error"].startswith("KernelError: KernelDied")
     assert records["b"]["error"] is None and records["b"]["correct_strict"] is True
+    assert records["b"]["status"] == "done" and records["b"]["tokens"]["completion"] > 0
     lines = (tmp_path / "pot.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["id"] for line in lines) == ["a", "b"]
 
@@ -287,3 +288,98 @@ def test_an_older_repeated_program_does_not_show_the_latest_output(scripted, ker
     assert "same as one that already ran" in repeat_turn
     assert "(not run again)" in repeat_turn and "-4" not in repeat_turn
     assert state["rounds"] == 3
+
+
+# --- the agent contract: nodes alone, trace records, statuses, checkpointing ------------------
+
+
+def test_each_node_runs_alone(scripted, kernel):
+    from toolpath.agents.math.baselines import ChainOfThought, ProgramOfThought
+    from toolpath.agents.math.dotamath import DotaMath
+
+    config = {"configurable": {"kernel": kernel}}
+    dota = DotaMath(scripted([code("print('total:', 72)")]), prefix=[], max_rounds=2)
+    update = dota.write_code({"question": NATALIA, "messages": []})
+    assert update["code"] == "print('total:', 72)"
+    assert update["trace"][0]["node"] == "write_code"
+    ran = dota.run_code({"question": NATALIA, "code": update["code"], "programs": []}, config)
+    assert ran["output"].strip() == "total: 72" and ran["rounds"] == 1 and not ran["failed"]
+    assert dota.after_run({**ran, "failed": True}) == "reflect"
+    assert dota.after_run({**ran, "failed": True, "rounds": 2}) == "conclude"
+
+    pot = ProgramOfThought(scripted([]), prefix=[])
+    state = pot.run_code({"question": NATALIA, "code": "print(3)\nprint(72)"}, config)
+    assert state["answer"] == "72" and state["status"] == "done"
+
+    cot = ChainOfThought(scripted(["So 72. \\boxed{72}"]), prefix=[])
+    state = cot.reason({"question": NATALIA})
+    assert (state["answer"], state["status"]) == ("72", "done")
+
+
+def test_trace_records_follow_the_contract(scripted, kernel):
+    from toolpath.agents.base import tokens
+
+    model = scripted(["plan", code("print('total:', 72)"), "\\boxed{72}"], name="m")
+    state = run(math_agent(model), kernel)
+    model_calls = [r for r in state["trace"] if r["node"] != "run_code"]
+    assert all(r["model"] == "m" and r["tokens_in"] > 0 for r in model_calls)
+    (ran,) = [r for r in state["trace"] if r["node"] == "run_code"]
+    assert set(ran) == {"node", "tool", "seconds", "ok"} and ran["tool"] == "python"
+    assert ran["ok"] and ran["seconds"] > 0
+    assert tokens(state["trace"])["completion"] == sum(r["tokens_out"] for r in model_calls)
+    failed = run(pot_agent(scripted([code("raise ValueError('x')")])), kernel)["trace"][-1]
+    assert failed["tool"] == "python" and not failed["ok"] and "ValueError" in failed["error"]
+
+
+def test_out_of_rounds_without_an_answer_is_the_step_limit(scripted, kernel):
+    model = scripted(["plan", code("1/0"), "I cannot tell."])
+    state = run(math_agent(model, max_rounds=1), kernel)
+    assert state["answer"] is None and state["status"] == "step_limit"
+    model = scripted(["plan", code("print('total:', 72)"), "I cannot tell."])
+    state = run(math_agent(model), kernel)  # rounds left, no answer in the text or the output
+    assert state["status"] == "done" and state["answer"] == "72"
+    state = cot_agent(scripted(["I do not know."])).invoke(NATALIA)
+    assert state["answer"] is None and state["status"] == "failed"
+
+
+@pytest.mark.parametrize("method", ["dotamath", "pot", "cot"])
+def test_a_checkpointed_thread_keeps_the_run_and_takes_the_next_problem(
+    scripted, kernel, tmp_path, method
+):
+    from toolpath.agents.base import sqlite_checkpointer
+
+    builder = {"dotamath": math_agent, "pot": pot_agent, "cot": cot_agent}[method]
+    replies = {
+        "dotamath": ["plan", code("print('total:', 48 + 24)"), "\\boxed{72}"],
+        "pot": [code("print(48 + 24)")],
+        "cot": ["48 + 24 = 72. \\boxed{72}"],
+    }[method]
+    db = tmp_path / "c.db"
+    config = {"configurable": {"thread_id": "t", "kernel": kernel}}
+    agent = builder(model=scripted(replies, cycle=True), checkpointer=sqlite_checkpointer(db))
+    first = agent.invoke(NATALIA, config)
+    strict = strict_checkpointer(db)  # it loads plain data only: the state holds nothing else
+    saved = builder(model=scripted([]), checkpointer=strict).get_state(config)
+    assert saved.values["answer"] == "72" and saved.values["status"] == "done"
+    assert saved.values["messages"] == first["messages"] and not saved.next
+    assert saved.values["trace"] == first["trace"]
+
+    again = agent.invoke("What is 48 + 24?", config)
+    assert again["status"] == "done" and again["answer"] == "72"
+    # the second problem starts afresh: its prompt and state hold nothing of the first
+    assert "Natalia" not in str(again["messages"])
+    assert len(again["messages"]) == len(first["messages"])
+    assert len(again["trace"]) == len(first["trace"])
+    agent.close()
+
+
+def strict_checkpointer(path):
+    """A SQLite checkpointer whose serializer loads only LangGraph's safe types and the types
+    it is told of (what LangGraph's strict mode, planned as its default, does)."""
+    import sqlite3
+
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    serde = JsonPlusSerializer(allowed_msgpack_modules=None)
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False), serde=serde)

@@ -16,8 +16,7 @@ EXPECT = {
     "subgraph.py": "after 1 tool call",
     "eval_from_python.py": "dotamath: lenient",
 }
-
-pytestmark = pytest.mark.model
+ENV = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}
 
 
 def test_every_example_is_covered():
@@ -25,17 +24,26 @@ def test_every_example_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
+def test_example_imports_and_shows_its_help(name, tmp_path):
+    """Without a model: the script's imports resolve and its options parse."""
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=ENV,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "--model" in res.stdout
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", sorted(EXPECT))
 def test_example_runs(name, local_model_path, tmp_path):
     args = [sys.executable, str(EXAMPLES / name), "--model", f"local:{local_model_path}"]
     if name == "eval_from_python.py":
         args += ["--out", str(tmp_path / "run"), "--limit", "1"]
-    res = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
-    )
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=ENV)
     assert res.returncode == 0, res.stderr[-2000:]
     assert EXPECT[name] in res.stdout

@@ -63,16 +63,20 @@ def test_prompt_cache_is_reused_across_turns(local_model):
 
 
 def test_agent_calls_the_real_calculator(local_model):
-    state = tool_agent([calculator], local_model).invoke("What is 1234 * 5678? Use the calculator.")
-    assert state["status"] == "answered"
+    state = tool_agent(model=local_model, tools=[calculator]).invoke(
+        "What is 1234 * 5678? Use the calculator."
+    )
+    assert state["status"] == "done"
     assert "7006652" in state["answer"].replace(",", "")
     tool_results = [m["content"] for m in state["messages"] if m["role"] == "tool"]
     assert any("Observation from calculator: 7006652" in r for r in tool_results)
 
 
 def test_agent_plain_answer_without_tools(local_model):
-    state = tool_agent([], local_model).invoke("What is the capital of France? Answer in one word.")
-    assert state["status"] == "answered"
+    state = tool_agent(model=local_model).invoke(
+        "What is the capital of France? Answer in one word."
+    )
+    assert state["status"] == "done"
     assert "paris" in state["answer"].lower()
     assert [r["node"] for r in state["trace"]] == ["model"]
 
@@ -92,7 +96,9 @@ def test_openai_backend_against_llama_cpp_server(local_model):
 def test_url_spec_lists_the_served_model(local_model):
     remote = load_model(local_model.base_url)  # no "#MODEL": asks the server's /models
     assert remote.name
-    state = tool_agent([calculator], remote).invoke("What is 1234 * 5678? Use the calculator.")
+    state = tool_agent(model=remote, tools=[calculator]).invoke(
+        "What is 1234 * 5678? Use the calculator."
+    )
     # native mode on llama.cpp: the model writes a ```json block, which is parsed as a last resort
     assert "7006652" in (state["answer"] or "").replace(",", "")
     remote.close()

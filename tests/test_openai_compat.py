@@ -250,6 +250,22 @@ def test_requests_carry_extra_body_and_set_options() -> None:
         assert third["cache_prompt"] is True and third["temperature"] == 0.7
 
 
+def test_an_unknown_generation_option_is_refused_before_any_request() -> None:
+    from toolpath.llm.replicas import ReplicaPool
+    from toolpath.llm.scripted import ScriptedModel
+
+    with FaultServer() as server, make(server) as model:
+        with pytest.raises(TypeError, match="max_token"):
+            model.complete(HELLO, max_token=5)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="top_p"):
+            asyncio.run(model.acomplete(HELLO, top_p=0.9))  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="seed"):
+            list(ReplicaPool([model]).stream(HELLO, seed=1))  # type: ignore[call-arg]
+        assert server.requests == []
+    with pytest.raises(TypeError, match="extra_body"):  # the HTTP backend's own option
+        ScriptedModel(["hi"]).complete(HELLO, extra_body={})  # type: ignore[call-arg]
+
+
 def test_api_key_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -289,7 +305,7 @@ def test_a_server_without_native_tools_switches_the_agent_to_json_mode(caplog) -
             state = run("Compute 6 * 7 + 1.")
             if asyncio.iscoroutine(state):
                 state = asyncio.run(state)
-            assert state["answer"] == "43" and state["status"] == "answered"
+            assert state["answer"] == "43" and state["status"] == "done"
         assert model.tool_mode == "json"  # switched once, for good
         native = [r for r in srv.requests if r.get("tools")]
         assert len(native) == 2  # the direct call above, then the agent's first request only

@@ -17,7 +17,6 @@ from toolpath.agents.alpha_umi.format import role_prompt
 from toolpath.cli.alpha_umi import register
 from toolpath.errors import BackendError, ConfigError, DatasetError
 from toolpath.evals.alpha_umi.glpft import backbone_history, load_glpft
-from toolpath.evals.harness import load_records
 from toolpath.evals.alpha_umi.static import (
     action_score,
     aggregate,
@@ -30,6 +29,7 @@ from toolpath.evals.alpha_umi.static import (
     rouge_l,
     run_static_eval,
 )
+from toolpath.evals.harness import load_records
 from toolpath.llm.base import Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "glpft_static.json"

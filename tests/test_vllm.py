@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from toolpath.agents.react import tool_agent
+from toolpath.agents.toolcall import parse_completion, reply_schema, system_prompt
 from toolpath.errors import BackendError, ConfigError, MissingDependencyError, ModelNotFoundError
 from toolpath.llm.base import user
 from toolpath.llm.specs import load_model
-from toolpath.agents.toolcall import parse_completion, reply_schema, system_prompt
 from toolpath.llm.vllm_batch import parse_hermes_calls
 from toolpath.llm.vllm_engine import VLLMModel
 from toolpath.tools import calculator
@@ -264,9 +264,9 @@ class TestEngine:
         assert vllm_model.complete([user("Say OK.")], max_tokens=5).content  # still serving
 
     def test_tool_agent_episode(self, vllm_model):
-        agent = tool_agent([calculator], vllm_model, max_steps=4, max_tokens=80)
+        agent = tool_agent(model=vllm_model, tools=[calculator], max_steps=4, max_tokens=80)
         state = agent.invoke("What is 1234 * 5678? Use the calculator.")
-        assert state["status"] == "answered"
+        assert state["status"] == "done"
         assert "7006652" in state["answer"].replace(",", "")
         tools = [t for t in state["trace"] if t["node"] == "tool"]
         assert tools and tools[0]["tool"] == "calculator" and tools[0]["ok"]
@@ -294,7 +294,7 @@ class TestEngine:
         assert stats["max_batch"] == n  # and all six decoded in the same engine steps
 
     async def test_concurrent_episodes_are_batched(self, vllm_model):
-        agent = tool_agent([calculator], vllm_model, max_steps=4, max_tokens=80)
+        agent = tool_agent(model=vllm_model, tools=[calculator], max_steps=4, max_tokens=80)
         pairs = [(1234, 5678), (4321, 8765), (2024, 1111)]
         vllm_model.stats(reset=True)
         states = await asyncio.gather(

@@ -1,5 +1,5 @@
 """The web agent graph on real task pages in a real chromium, with the shared scripted model
-(and, marked ``model``, the embedded 0.5B model)."""
+(and, marked ``model``, the embedded 0.5B model); its nodes alone on a stand-in page."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from toolpath.agents.web.agent import web_agent
-from toolpath.errors import ConfigError
+from toolpath.agents.base import sqlite_checkpointer
+from toolpath.agents.web.agent import WebSteps, web_agent
+from toolpath.errors import BrowserError, ConfigError, ToolError
 from toolpath.evals.web.compose import generate
 from toolpath.llm.scripted import ScriptedModel
+from toolpath.tools.base import Tool, tool
 from toolpath.tools.web.browser import Browser, TaskSite, WebEnv
+from toolpath.tools.web.observation import EpisodeStatus
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+browser = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +61,13 @@ def click_asked_button(messages: Sequence[dict[str, Any]]) -> str:
     return _call("click", ref=_ref(text, 'button "' + re.escape(want.group(1)) + '"'))
 
 
+@browser
 async def test_agent_acts_until_the_page_ends_the_episode(env: WebEnv) -> None:
     await env.reset("miniwob/click-button", seed=2)
     model = ScriptedModel(
         replies=[_call("done"), '{"final_answer": "finished"}', "not json", click_asked_button]
     )
-    state = await web_agent(model).ainvoke("", {"configurable": {"env": env}})
+    state = await web_agent(model=model).ainvoke("", {"configurable": {"env": env}})
     assert state["status"] == "done" and state["reward"] == 1.0 and state["success"]
     assert state["steps"] == 4 and model.remaining == 0
     history = state["history"]
@@ -82,8 +87,15 @@ async def test_agent_acts_until_the_page_ends_the_episode(env: WebEnv) -> None:
     assert refs == sorted(int(r) for r in listed)
     nodes = [t["node"] for t in state["trace"]]
     assert nodes[0] == "plan" and nodes.count("act") == 4 and nodes.count("execute") == 2
+    acts = [t for t in state["trace"] if t["node"] == "act"]
+    assert all(t["model"] == "scripted" and t["tokens_out"] > 0 for t in acts)
+    assert "error" in acts[2] and "error" not in acts[3]
+    done, click = (t for t in state["trace"] if t["node"] == "execute")
+    assert (done["tool"], done["ok"], click["tool"], click["ok"]) == ("done", True, "click", True)
+    assert all(t["seconds"] >= 0 for t in state["trace"])
 
 
+@browser
 async def test_agent_solves_a_composed_task_in_order(env: WebEnv) -> None:
     def fill(messages: Sequence[dict[str, Any]]) -> str:
         text = _prompt(messages)
@@ -109,6 +121,7 @@ async def test_agent_solves_a_composed_task_in_order(env: WebEnv) -> None:
     assert "- click(ref=" in second and "-- part 2 --" in second
 
 
+@browser
 async def test_step_cap_stops_the_agent_without_ending_the_episode(env: WebEnv) -> None:
     obs = await env.reset("miniwob/enter-text", seed=1)
     field = next(e for e in obs.shown if e.tag == "input_text")
@@ -120,6 +133,7 @@ async def test_step_cap_stops_the_agent_without_ending_the_episode(env: WebEnv) 
     assert not status.done  # the agent never ends the episode itself
 
 
+@browser
 async def test_agent_streams_tokens_and_updates(env: WebEnv) -> None:
     await env.reset("miniwob/click-button", seed=8)
     agent = web_agent(ScriptedModel(replies=[click_asked_button]))
@@ -140,6 +154,105 @@ async def test_agent_needs_a_page() -> None:
         await web_agent(ScriptedModel(replies=[])).ainvoke("Click on the button.")
 
 
+@pytest.mark.parametrize(
+    "options", [{"max_steps": 0}, {"max_tokens": 0}, {"history_lines": 0}], ids=str
+)
+async def test_builder_checks_its_options(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="at least 1"):
+        web_agent(ScriptedModel(replies=[]), **options)
+
+
+@browser
+async def test_runs_are_checkpointed_and_resume(env: WebEnv, tmp_path: Path) -> None:
+    await env.reset("miniwob/click-button", seed=4)
+    db = tmp_path / "c.db"
+    agent = web_agent(
+        model=ScriptedModel(replies=[click_asked_button]), checkpointer=sqlite_checkpointer(db)
+    )
+    config: Any = {"configurable": {"env": env, "thread_id": "episode-4"}}
+    paused = await agent.ainvoke("", config, interrupt_before=["execute"])
+    assert paused["steps"] == 1 and not paused["history"]
+    snapshot = agent.get_state(config)
+    assert snapshot.next == ("execute",) and snapshot.values["status"] == "running"
+    assert not (await env.status()).done
+
+    # another agent on the same database (as another process would) resumes the thread
+    again = web_agent(model=ScriptedModel(replies=[]), checkpointer=sqlite_checkpointer(db))
+    state = await again.ainvoke(None, config)
+    assert state["status"] == "done" and state["success"] and state["steps"] == 1
+    assert state["history"][0].startswith("- click(ref=")
+    final = again.get_state(config)
+    assert final.next == () and final.values["status"] == "done"
+    assert final.values["history"] == state["history"]
+    assert [t["node"] for t in final.values["trace"]] == [
+        "plan",
+        "observe",
+        "act",
+        "execute",
+        "observe",
+    ]
+
+
+class StandInPage:
+    """Just what the ``execute`` node reads of a page: its tools, status and liveness."""
+
+    def __init__(self, *, ended: bool = False, dies: bool = False) -> None:
+        self.last = None
+        self.alive = True
+        self.ended = ended
+        self.dies = dies
+
+    def tools(self, obs: object = None) -> list[Tool]:
+        def click(ref: int) -> str:
+            """Click element ``ref``."""
+            if ref == 0:
+                raise ToolError("there is no element [0] on the page")
+            self.alive = not self.dies
+            return f"clicked [{ref}]."
+
+        def done() -> str:
+            """Say the task is finished."""
+            raise AssertionError("done is answered by the agent, not run")
+
+        return [tool(click), tool(done)]
+
+    async def status(self) -> EpisodeStatus:
+        return EpisodeStatus(1, self.ended, 1.0, 1.0 if self.ended else 0.0, "solved")
+
+
+def _turn(name: str, **arguments: Any) -> dict[str, Any]:
+    call = {"id": "c1", "type": "function", "function": {"name": name}}
+    call["function"]["arguments"] = json.dumps(arguments)
+    return {"messages": [{"role": "assistant", "content": "", "tool_calls": [call]}]}
+
+
+async def test_execute_node_alone() -> None:
+    steps = WebSteps(ScriptedModel(replies=[]))
+    page = StandInPage()
+    config: Any = {"configurable": {"env": page}}
+    update = await steps.execute(_turn("click", ref=3), config)
+    assert update["history"] == ["- click(ref=3): clicked [3]."]
+    [record] = update["trace"]
+    assert record["node"] == "execute" and record["tool"] == "click" and record["ok"]
+    assert record["seconds"] >= 0
+
+    update = await steps.execute(_turn("click", ref=0), config)
+    assert update["history"] == ["- click(ref=0): error: there is no element [0] on the page"]
+    assert not update["trace"][0]["ok"] and "no element" in update["trace"][0]["error"]
+
+    update = await steps.execute(_turn("done"), config)
+    assert update["history"][0].startswith("- done(): the page has not ended the episode")
+    assert update["trace"][0]["tool"] == "done" and update["trace"][0]["ok"]
+    update = await steps.execute(_turn("done"), {"configurable": {"env": StandInPage(ended=True)}})
+    assert update["history"] == ["- done(): The episode has ended with reward +1.00 (solved)."]
+
+    with pytest.raises(BrowserError, match=r"the page died during click\(ref=5\)"):
+        await steps.execute(
+            _turn("click", ref=5), {"configurable": {"env": StandInPage(dies=True)}}
+        )
+
+
+@browser
 @pytest.mark.model
 async def test_embedded_model_drives_a_real_page(
     env: WebEnv, local_model: Any, tmp_path: Path
@@ -148,6 +261,6 @@ async def test_embedded_model_drives_a_real_page(
     state = await web_agent(local_model, max_steps=2).ainvoke("", {"configurable": {"env": env}})
     assert state["status"] in ("done", "step_limit")
     acts = [t for t in state["trace"] if t["node"] == "act"]
-    assert acts and all(t["completion_tokens"] > 0 for t in acts)
+    assert acts and all(t["tokens_out"] > 0 for t in acts)
     # constrained decoding: every reply was a usable tool call
     assert not any("error" in t for t in acts), state["history"]

@@ -283,7 +283,7 @@ async def test_a_crash_marks_the_episode_failed_and_the_next_one_works(tmp_path:
             task = WebTask("miniwob", pool)
             crashed = await task.run_one(examples[0], crashing)
             fine = await task.run_one(examples[1], scripted_policy)
-    assert crashed["crashed"] and not crashed["success"] and crashed["status"] == "crashed"
+    assert crashed["crashed"] and not crashed["success"] and crashed["status"] == "failed"
     assert task.score(crashed) == {"success": 0.0}
     assert fine["success"] and not fine["crashed"]
 

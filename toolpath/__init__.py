@@ -1,60 +1,65 @@
 """toolpath: LLM agents that use tools, each one a LangGraph graph.
 
-The public API is small and imported lazily, so ``import toolpath`` stays fast:
+The public API is imported lazily, so ``import toolpath`` stays fast (no langgraph, openai
+or torch until a name is used). At the top level:
 
-- :func:`tool` turns a typed function into a :class:`Tool`;
-- :func:`tool_agent` builds the single-model tool agent;
-- :func:`math_agent` builds DotaMath, which writes and runs Python in a sandboxed kernel;
-- :func:`load_model` turns a model spec (``"local"``, ``"openai:gpt-4o-mini"``, ...) into a ChatModel.
+- models: :func:`load_model` turns a spec (``"local"``, ``"openai:gpt-4o-mini"``, ...) into a
+  :class:`ChatModel`;
+- tools: :func:`tool` turns a typed function into a :class:`Tool`; a failing tool raises
+  :class:`ToolError`; :func:`load_catalog` reads many tools from a catalog file;
+- agents, one builder per seed system, each taking ``model`` first and returning a compiled
+  LangGraph graph: :func:`tool_agent` (single-model tool calling), :func:`alpha_umi_agent`
+  (α-UMi's planner, caller and summarizer), :func:`math_agent` (DotaMath), :func:`pot_agent`
+  and :func:`cot_agent` (its baselines), :func:`costa_agent` (CoSTA*) and :func:`web_agent`
+  (CompWoB); :func:`sqlite_checkpointer` makes their runs resumable by thread id;
+- errors: every error toolpath raises derives from :class:`ToolpathError`.
+
+Each area has its own package with a longer list: :mod:`toolpath.llm`, :mod:`toolpath.tools`,
+:mod:`toolpath.retrieval`, :mod:`toolpath.agents`, :mod:`toolpath.evals`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from toolpath.errors import ToolError, ToolpathError
+from toolpath.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "tool": "toolpath.tools.base",
-    "Tool": "toolpath.tools.base",
-    "tool_agent": "toolpath.agents.react",
-    "math_agent": "toolpath.agents.math.dotamath",
-    "costa_agent": "toolpath.agents.costa.agent",
-    "web_agent": "toolpath.agents.web.agent",
-    "load_model": "toolpath.llm.specs",
-    "ChatModel": "toolpath.llm.base",
+_WHERE = {
+    "ChatModel": "toolpath.llm",
+    "load_model": "toolpath.llm",
+    "Tool": "toolpath.tools",
+    "tool": "toolpath.tools",
+    "load_catalog": "toolpath.tools.catalog",
+    "ToolError": "toolpath.errors",
+    "ToolpathError": "toolpath.errors",
+    "sqlite_checkpointer": "toolpath.agents",
+    "tool_agent": "toolpath.agents",
+    "alpha_umi_agent": "toolpath.agents",
+    "math_agent": "toolpath.agents",
+    "pot_agent": "toolpath.agents",
+    "cot_agent": "toolpath.agents",
+    "costa_agent": "toolpath.agents",
+    "web_agent": "toolpath.agents",
 }
-
-__all__ = [
-    "ChatModel",
-    "Tool",
-    "ToolError",
-    "ToolpathError",
-    "costa_agent",
-    "load_model",
-    "math_agent",
-    "tool",
-    "tool_agent",
-    "web_agent",
-]
+"""Each name comes from its area's package, which knows the module that defines it."""
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 if TYPE_CHECKING:
-    from toolpath.agents.costa.agent import costa_agent
-    from toolpath.agents.math.dotamath import math_agent
-    from toolpath.agents.react import tool_agent
-    from toolpath.agents.web.agent import web_agent
-    from toolpath.llm.base import ChatModel
-    from toolpath.llm.specs import load_model
-    from toolpath.tools.base import Tool, tool
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'toolpath' has no attribute {name!r}")
+    from toolpath.agents import alpha_umi_agent as alpha_umi_agent
+    from toolpath.agents import costa_agent as costa_agent
+    from toolpath.agents import cot_agent as cot_agent
+    from toolpath.agents import math_agent as math_agent
+    from toolpath.agents import pot_agent as pot_agent
+    from toolpath.agents import sqlite_checkpointer as sqlite_checkpointer
+    from toolpath.agents import tool_agent as tool_agent
+    from toolpath.agents import web_agent as web_agent
+    from toolpath.errors import ToolError as ToolError
+    from toolpath.errors import ToolpathError as ToolpathError
+    from toolpath.llm import ChatModel as ChatModel
+    from toolpath.llm import load_model as load_model
+    from toolpath.tools import Tool as Tool
+    from toolpath.tools import tool as tool
+    from toolpath.tools.catalog import load_catalog as load_catalog

@@ -55,6 +55,7 @@ class TraceRecord(TypedDict, total=False):
     ok: bool
     error: str
 
+
 STREAM_TOKENS = "stream_tokens"
 """``configurable`` key: whether the model nodes stream tokens (default: only when the run is
 streamed in ``custom`` mode; a caller may set it either way)."""
@@ -107,14 +108,32 @@ def finish(
 
 
 def sqlite_checkpointer(path: str | Path) -> Any:
-    """A LangGraph SQLite checkpointer on ``path``, so runs resume by thread id (also from
-    another process)."""
+    """A LangGraph SQLite checkpointer on ``path``: runs resume by thread id, also from another
+    process, under ``invoke`` and ``ainvoke`` alike (LangGraph's own ``SqliteSaver`` is
+    sync-only; this one runs its async methods on a worker thread)."""
     import sqlite3
 
     from langgraph.checkpoint.sqlite import SqliteSaver
 
+    class SqliteCheckpointer(SqliteSaver):
+        async def aget_tuple(self, config: Any) -> Any:
+            return await asyncio.to_thread(self.get_tuple, config)
+
+        async def alist(self, config: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            for item in await asyncio.to_thread(lambda: list(self.list(config, **kwargs))):
+                yield item
+
+        async def aput(self, *args: Any) -> Any:
+            return await asyncio.to_thread(self.put, *args)
+
+        async def aput_writes(self, *args: Any, **kwargs: Any) -> None:
+            await asyncio.to_thread(self.put_writes, *args, **kwargs)
+
+        async def adelete_thread(self, thread_id: str) -> None:
+            await asyncio.to_thread(self.delete_thread, thread_id)
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    return SqliteCheckpointer(sqlite3.connect(str(path), check_same_thread=False))
 
 
 def as_model(model: ChatModel | str | None) -> ChatModel:
@@ -214,9 +233,9 @@ def parse_call(raw: Mapping[str, Any]) -> tuple[str, str, dict[str, Any] | str]:
     return str(raw.get("id") or ""), name, args
 
 
-async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> ToolOutcome:
+def _prepare(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> ToolOutcome | tuple[Any, ...]:
+    """A failed outcome for a call that cannot run, else ``(id, name, arguments, tool)``."""
     call_id, name, args = parse_call(raw)
-    start = time.perf_counter()
     if isinstance(args, str):
         return ToolOutcome(call_id, name, None, False, "", args, 0.0)
     tool = tools.get(name)
@@ -224,11 +243,27 @@ async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> Too
         known = ", ".join(sorted(tools)) or "none"
         error = f"there is no tool named {name!r}; the tools are: {known}"
         return ToolOutcome(call_id, name, args, False, "", error, 0.0)
+    return call_id, name, args, tool
+
+
+def _finish(call: tuple[Any, ...], start: float, result: str | ToolError) -> ToolOutcome:
+    call_id, name, args, _ = call
+    seconds = time.perf_counter() - start
+    if isinstance(result, ToolError):
+        return ToolOutcome(call_id, name, args, False, "", str(result), seconds)
+    return ToolOutcome(call_id, name, args, True, result, None, seconds)
+
+
+async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> ToolOutcome:
+    call = _prepare(raw, tools)
+    if isinstance(call, ToolOutcome):
+        return call
+    start = time.perf_counter()
     try:
-        result = await tool.arun(args)
+        result: str | ToolError = await call[3].arun(call[2])
     except ToolError as exc:
-        return ToolOutcome(call_id, name, args, False, "", str(exc), time.perf_counter() - start)
-    return ToolOutcome(call_id, name, args, True, result, None, time.perf_counter() - start)
+        result = exc
+    return _finish(call, start, result)
 
 
 async def aexecute_calls(
@@ -242,7 +277,16 @@ async def aexecute_calls(
 def execute_calls(
     calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]
 ) -> list[ToolOutcome]:
-    """:func:`aexecute_calls` from sync code (a graph node run by ``invoke``)."""
-    if not calls:
-        return []
-    return run_blocking(lambda: aexecute_calls(calls, tools))
+    """:func:`aexecute_calls` from sync code (a graph node run by ``invoke``). A single call
+    runs right here, without an event loop of its own."""
+    if len(calls) != 1:
+        return run_blocking(lambda: aexecute_calls(calls, tools)) if calls else []
+    call = _prepare(calls[0], tools)
+    if isinstance(call, ToolOutcome):
+        return [call]
+    start = time.perf_counter()
+    try:
+        result: str | ToolError = call[3].run(call[2])
+    except ToolError as exc:
+        result = exc
+    return [_finish(call, start, result)]

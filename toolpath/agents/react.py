@@ -6,97 +6,125 @@
 thread that continues a conversation). The model node asks the model for its next move
 (:func:`toolpath.agents.toolcall.decide`, or :func:`~toolpath.agents.toolcall.adecide` under
 ``ainvoke``/``astream``).
-A tool call goes to the tool node; a final answer ends the run; a reply that cannot be
-used goes back to the model with the error, at most ``max_repairs`` times in a row.
+A tool call goes to the tool node, which runs all of the turn's calls at once
+(:func:`toolpath.agents.base.execute_calls`); a final answer ends the run; a reply that cannot
+be used goes back to the model with the error, at most ``max_repairs`` times in a row.
 A tool failure is an observation too. Near the step cap, or after the model repeats an
 identical call, the model may only answer.
+
+The nodes are the methods of :class:`ToolSteps`; :func:`tool_agent` wires them.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-import time
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypedDict
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish, model_record, tokens_wanted
-from toolpath.errors import ConfigError, ToolError
+from toolpath.agents.base import (
+    AgentGraph,
+    Status,
+    ToolOutcome,
+    TraceRecord,
+    aexecute_calls,
+    as_model,
+    execute_calls,
+    finish,
+    model_record,
+    tokens_wanted,
+)
+from toolpath.agents.toolcall import (
+    TOOL_ERROR,
+    DecideOptions,
+    Decision,
+    OnDelta,
+    adecide,
+    decide,
+    model_first,
+    observation,
+)
 from toolpath.llm.base import ChatModel, Message, tool_message, user
-from toolpath.agents.toolcall import TOOL_ERROR, Decision, adecide, decide, observation
 from toolpath.tools.base import Tool, as_tools
 
-Status = Literal["running", "answered", "step_limit", "failed"]
+REPEATED = "\nYou already made this exact call. Reply with final_answer now."
 
 
 class ToolAgentState(TypedDict, total=False):
     messages: Annotated[list[Message], operator.add]
+    """The conversation: OpenAI-format messages, tool calls and tool results included."""
     answer: str | None
     status: Status
     steps: int
+    """Model turns in this run."""
     failures: int
+    """Unusable replies or failed tool calls in a row."""
     force_final: bool
+    """Whether the next model turn may only answer (after a repeated call)."""
     run_start: int
-    trace: Annotated[list[dict[str, Any]], operator.add]
+    """Where this run's messages start (earlier ones are the thread's earlier runs)."""
+    trace: Annotated[list[TraceRecord], operator.add]
 
 
 def tool_agent(
-    tools: Sequence[Tool | Any] = (),
     model: ChatModel | str | None = None,
+    tools: Sequence[Tool | Any] = (),
     *,
     instructions: str = "",
     max_steps: int = 8,
     max_repairs: int = 2,
     max_tokens: int = 512,
     checkpointer: Any = None,
-    planner: ChatModel | str | None = None,
-    caller: ChatModel | str | None = None,
-    summarizer: ChatModel | str | None = None,
-    retriever: Any = None,
-    demos: Any = None,
 ) -> AgentGraph:
     """Build the single-model tool agent as a compiled LangGraph graph.
 
-    ``model`` is a ChatModel or a spec such as ``"local:qwen2.5-coder-0.5b"``.
+    ``model`` is a ChatModel or a spec such as ``"local:qwen2.5-coder-0.5b"``; ``tools`` are
+    Tools, typed functions or a :class:`~toolpath.tools.catalog.formats.Catalog`.
     ``checkpointer`` (for example :func:`toolpath.agents.sqlite_checkpointer`) lets a run
     resume by ``config={"configurable": {"thread_id": ...}}``.
     Invoke it with a question string or ``{"messages": [...]}``; the result state has
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
-
-    Passing any of ``planner``, ``caller`` or ``summarizer`` builds the α-UMi multi-role agent
-    instead (:func:`toolpath.agents.alpha_umi.agent.alpha_umi_agent`, ``model`` being the default
-    for the roles not given), which also takes ``retriever`` and ``demos``.
+    The α-UMi multi-role agent is :func:`toolpath.agents.alpha_umi.agent.alpha_umi_agent`.
     """
-    if planner is not None or caller is not None or summarizer is not None:
-        if instructions:
-            raise ConfigError("instructions= applies to the single-model agent only")
-        from toolpath.agents.alpha_umi.agent import alpha_umi_agent
+    model, tools = model_first("tool_agent", model, tools)
+    steps = ToolSteps(
+        as_model(model), as_tools(tools), instructions, max_steps, max_repairs, max_tokens
+    )
+    g = StateGraph(ToolAgentState)
+    g.add_node("start", steps.start)
+    # sync bodies for invoke/stream; async ones for ainvoke/astream, where a waiting episode
+    # holds no thread
+    g.add_node("model", RunnableLambda(steps.call_model, afunc=steps.acall_model, name="model"))
+    g.add_node("tools", RunnableLambda(steps.call_tools, afunc=steps.acall_tools, name="tools"))
+    g.add_edge(START, "start")
+    g.add_edge("start", "model")
+    g.add_conditional_edges("model", after_model, ["tools", "model", END])
+    g.add_conditional_edges("tools", after_tools, ["model", END])
+    return finish(g.compile(checkpointer=checkpointer), lambda q: {"messages": [user(q)]})
 
-        return alpha_umi_agent(
-            tools,
-            model,
-            planner=planner,
-            caller=caller,
-            summarizer=summarizer,
-            retriever=retriever,
-            demos=demos,
-            max_steps=max_steps,
-            checkpointer=checkpointer,
-        )
-    if retriever is not None or demos is not None:
-        raise ConfigError(
-            "retriever= and demos= belong to the multi-role agent: also pass planner=, "
-            "caller= or summarizer= (the same model for all roles is fine)"
-        )
-    llm = as_model(model)
-    toolset = as_tools(tools)
-    by_name = {t.name: t for t in toolset}
 
-    def start(state: ToolAgentState) -> dict[str, Any]:
+@dataclass
+class ToolSteps:
+    """The tool agent's nodes, with its model, tools and options; each takes the state and
+    returns its update, so a test can call one alone."""
+
+    model: ChatModel
+    tools: list[Tool]
+    instructions: str = ""
+    max_steps: int = 8
+    max_repairs: int = 2
+    max_tokens: int = 512
+    by_name: dict[str, Tool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {t.name: t for t in self.tools}
+
+    def start(self, state: ToolAgentState) -> dict[str, Any]:
         """Reset the per-run bookkeeping; earlier turns of the thread stay in ``messages``."""
         return {
             "answer": None,
@@ -107,32 +135,49 @@ def tool_agent(
             "run_start": len(state.get("messages", [])) - 1,
         }
 
-    def model_options(state: ToolAgentState) -> dict[str, Any]:
+    def call_model(self, state: ToolAgentState) -> dict[str, Any]:
+        """The model's next move (a tool call, an answer, or a reply to repair)."""
+        options = self._options(state)
+        return self._decided(state, decide(self.model, state["messages"], self.tools, **options))
+
+    async def acall_model(self, state: ToolAgentState) -> dict[str, Any]:
+        """:meth:`call_model` on the model's async API."""
+        options = self._options(state)
+        decision = await adecide(self.model, state["messages"], self.tools, **options)
+        return self._decided(state, decision)
+
+    def call_tools(self, state: ToolAgentState) -> dict[str, Any]:
+        """Run the last turn's tool calls (concurrently) and show the model what came back."""
+        calls = state["messages"][-1].get("tool_calls") or []
+        return self._observed(state, execute_calls(calls, self.by_name))
+
+    async def acall_tools(self, state: ToolAgentState) -> dict[str, Any]:
+        """:meth:`call_tools` without holding a thread."""
+        calls = state["messages"][-1].get("tool_calls") or []
+        return self._observed(state, await aexecute_calls(calls, self.by_name))
+
+    def _options(self, state: ToolAgentState) -> DecideOptions:
         steps = state.get("steps", 0) + 1
-        write = get_stream_writer()
         return {
-            "instructions": instructions,
-            "force_final": state.get("force_final", False) or steps >= max_steps,
-            "max_tokens": max_tokens,
-            "on_delta": (
-                (lambda d: write({"type": "token", "node": "model", "delta": d}))
-                if tokens_wanted()
-                else None
-            ),
+            "instructions": self.instructions,
+            "force_final": state.get("force_final", False) or steps >= self.max_steps,
+            "max_tokens": self.max_tokens,
+            "on_delta": token_writer("model"),
         }
 
-    def model_update(state: ToolAgentState, decision: Decision) -> dict[str, Any]:
+    def _decided(self, state: ToolAgentState, decision: Decision) -> dict[str, Any]:
+        """The state update for one model turn."""
         steps = state.get("steps", 0) + 1
         assert decision.completion is not None
-        record = model_record("model", decision.completion)
+        record = model_record("model", decision.completion, self.model.name)
         update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
         if decision.final is not None:
-            return {**update, "answer": decision.final, "status": "answered"}
+            return {**update, "answer": decision.final, "status": "done"}
         if decision.error is not None:
             failures = state.get("failures", 0) + 1
             note = user(f"Your reply could not be used: {decision.error}")
-            status: Status = "failed" if failures > max_repairs else "running"
-            if steps >= max_steps:
+            status: Status = "failed" if failures > self.max_repairs else "running"
+            if steps >= self.max_steps:
                 status = "step_limit"
             record["error"] = decision.error
             return {
@@ -141,82 +186,70 @@ def tool_agent(
                 "failures": failures,
                 "status": status,
             }
-        if steps >= max_steps:
+        if steps >= self.max_steps:
             update["status"] = "step_limit"
         return update
 
-    def call_model(state: ToolAgentState) -> dict[str, Any]:
-        decision = decide(llm, state["messages"], toolset, **model_options(state))
-        return model_update(state, decision)
-
-    async def acall_model(state: ToolAgentState) -> dict[str, Any]:
-        decision = await adecide(llm, state["messages"], toolset, **model_options(state))
-        return model_update(state, decision)
-
-    def call_tools(state: ToolAgentState) -> dict[str, Any]:
-        last = state["messages"][-1]
-        done = _previous_calls(state["messages"][state.get("run_start", 0) : -1])
-        results: list[Message] = []
-        trace: list[dict[str, Any]] = []
+    def _observed(self, state: ToolAgentState, outcomes: list[ToolOutcome]) -> dict[str, Any]:
+        """The state update for one turn's tool outcomes, in call order: an observation (or
+        the error) per call, failures counted in a row, and a note on a call this run made
+        before (after which the model may only answer)."""
+        done = previous_calls(state["messages"][state.get("run_start", 0) : -1])
         failures, force = state.get("failures", 0), False
-        for raw in last.get("tool_calls", []):
-            name, args = raw["function"]["name"], json.loads(raw["function"]["arguments"])
-            key = _call_key(name, args)
-            start = time.perf_counter()
-            try:
-                result = by_name[name].run(args)
-                text, ok, failures = observation(name, result), True, 0
-            except ToolError as exc:
-                text, ok, failures = TOOL_ERROR.format(name=name, error=exc), False, failures + 1
-            if key in done:
-                text += "\nYou already made this exact call. Reply with final_answer now."
+        results: list[Message] = []
+        for o in outcomes:
+            if o.ok:
+                text, failures = observation(o.name, o.result), 0
+            else:
+                text, failures = TOOL_ERROR.format(name=o.name, error=o.error), failures + 1
+            if o.arguments is not None and call_key(o.name, o.arguments) in done:
+                text += REPEATED
                 force = True
-            results.append(tool_message(raw["id"], text))
-            trace.append(
-                {"node": "tool", "tool": name, "ok": ok, "latency_s": time.perf_counter() - start}
-            )
+            results.append(tool_message(o.id, text))
         update: dict[str, Any] = {
             "messages": results,
-            "trace": trace,
+            "trace": [o.record("tool") for o in outcomes],
             "failures": failures,
             "force_final": force,
         }
-        if failures > max_repairs:
+        if failures > self.max_repairs:
             update["status"] = "failed"
         return update
 
-    def after_model(state: ToolAgentState) -> str:
-        if state.get("status") != "running":
-            return END
-        last = state["messages"][-1]
-        return "tools" if last.get("tool_calls") else "model"
 
-    def after_tools(state: ToolAgentState) -> str:
-        return END if state.get("status") != "running" else "model"
-
-    g = StateGraph(ToolAgentState)
-    g.add_node("start", start)
-    # sync for invoke/stream; async for ainvoke/astream, where a waiting episode holds no thread
-    g.add_node("model", RunnableLambda(call_model, afunc=acall_model, name="model"))
-    g.add_node("tools", call_tools)
-    g.add_edge(START, "start")
-    g.add_edge("start", "model")
-    g.add_conditional_edges("model", after_model, ["tools", "model", END])
-    g.add_conditional_edges("tools", after_tools, ["model", END])
-    return finish(g.compile(checkpointer=checkpointer), lambda q: {"messages": [user(q)]})
+def after_model(state: ToolAgentState) -> str:
+    """Where a model turn leads: the tools, the model again (a repair), or the end."""
+    if state.get("status") != "running":
+        return END
+    return "tools" if state["messages"][-1].get("tool_calls") else "model"
 
 
-def _call_key(name: str, args: dict[str, Any]) -> str:
+def after_tools(state: ToolAgentState) -> str:
+    return END if state.get("status") != "running" else "model"
+
+
+def token_writer(node: str) -> OnDelta | None:
+    """A callback that sends each piece of a reply to LangGraph's ``custom`` stream as
+    ``{"type": "token", "node": node, "delta": ...}``, or None when nobody reads tokens."""
+    if not tokens_wanted():
+        return None
+    write = get_stream_writer()
+    return lambda delta: write({"type": "token", "node": node, "delta": delta})
+
+
+def call_key(name: str, args: dict[str, Any]) -> str:
+    """A tool call's identity: its name and its arguments (key order aside)."""
     return name + json.dumps(args, sort_keys=True)
 
 
-def _previous_calls(messages: Sequence[Message]) -> set[str]:
+def previous_calls(messages: Sequence[Message]) -> set[str]:
+    """The :func:`call_key` of every tool call in ``messages``."""
     keys = set()
     for m in messages:
         for raw in m.get("tool_calls") or []:
             try:
                 keys.add(
-                    _call_key(raw["function"]["name"], json.loads(raw["function"]["arguments"]))
+                    call_key(raw["function"]["name"], json.loads(raw["function"]["arguments"]))
                 )
             except (KeyError, ValueError):
                 continue

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from toolpath.errors import NativeToolsUnsupportedError, ToolError
 from toolpath.llm.base import (
@@ -150,119 +151,128 @@ def observation(name: str, result: str) -> str:
     return OBSERVATION.format(name=name, result=result)
 
 
+class DecideOptions(TypedDict, total=False):
+    """How :func:`decide` asks for one move (every key optional)."""
+
+    instructions: str
+    """Text put before the tool instructions in the system prompt (default none)."""
+    force_final: bool
+    """Let the model only answer (at the step cap, after a repeated call); default False."""
+    max_tokens: int | None
+    """The reply's token budget (default 512)."""
+    on_delta: OnDelta | None
+    """Called with each piece of the reply as it streams (default: ask for the whole reply)."""
+    allow_final: bool
+    """False leaves the final answer out of the prompt and the JSON schema, so a constrained
+    reply is always a tool call (default True)."""
+
+
 def decide(
     model: ChatModel,
     messages: Sequence[Message],
     tools: Sequence[Tool],
-    *,
-    instructions: str = "",
-    force_final: bool = False,
-    max_tokens: int | None = 512,
-    on_delta: OnDelta | None = None,
-    allow_final: bool = True,
+    **options: Unpack[DecideOptions],
 ) -> Decision:
-    """Ask ``model`` for its next move given the history and the tools.
+    """Ask ``model`` for its next move given the history and the tools (see
+    :class:`DecideOptions`).
 
-    ``force_final`` lets the model only answer (used at the step cap and after a
-    repeated call); ``allow_final=False`` leaves the final answer out of the prompt and
-    the JSON schema, so a constrained reply is always a tool call. Backend failures
-    propagate as :class:`BackendError`; bad replies come back as a Decision with
-    ``error`` set.
+    A server that refuses native tool calls switches the model to constrained JSON mode for
+    good, and the request is made again. Backend failures propagate as :class:`BackendError`;
+    bad replies come back as a Decision with ``error`` set.
     """
-    args = (model, messages, tools, instructions, force_final, allow_final)
-    mode, request, kwargs = _request(*args)
+    ask = _Ask(model, messages, tools, options)
     try:
-        completion = _complete(model, request, kwargs, max_tokens, on_delta)
+        return ask.read(_complete(model, *ask.request()))
     except NativeToolsUnsupportedError as exc:
-        _use_json_mode(model, exc)
-        mode, request, kwargs = _request(*args)
-        completion = _complete(model, request, kwargs, max_tokens, on_delta)
-    return parse_completion(completion, tools, mode=mode)
+        return ask.read(_complete(model, *ask.fall_back(exc)))
 
 
 async def adecide(
     model: ChatModel,
     messages: Sequence[Message],
     tools: Sequence[Tool],
-    *,
-    instructions: str = "",
-    force_final: bool = False,
-    max_tokens: int | None = 512,
-    on_delta: OnDelta | None = None,
-    allow_final: bool = True,
+    **options: Unpack[DecideOptions],
 ) -> Decision:
     """:func:`decide` on the model's async API, so an episode waiting on the model holds no
     thread (how the eval harness runs many episodes at once)."""
-    args = (model, messages, tools, instructions, force_final, allow_final)
-    mode, request, kwargs = _request(*args)
+    ask = _Ask(model, messages, tools, options)
     try:
-        completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
+        return ask.read(await _acomplete(model, *ask.request()))
     except NativeToolsUnsupportedError as exc:
-        _use_json_mode(model, exc)
-        mode, request, kwargs = _request(*args)
-        completion = await _acomplete(model, request, kwargs, max_tokens, on_delta)
-    return parse_completion(completion, tools, mode=mode)
+        return ask.read(await _acomplete(model, *ask.fall_back(exc)))
 
 
-def _use_json_mode(model: ChatModel, exc: NativeToolsUnsupportedError) -> None:
-    """Switch ``model`` to constrained JSON mode for good after its server refused ``tools``."""
-    if model.tool_mode == "json":
-        raise exc  # it was not a native request: nothing to fall back to
-    log.warning(
-        "%s: the server refused native tool calls (%s); using constrained JSON mode instead. "
-        "For native calls, start vllm serve with --enable-auto-tool-choice --tool-call-parser "
-        "NAME, or pass tool_mode='json' to skip this first request.",
-        model.name,
-        exc,
-    )
-    model.tool_mode = "json"
+@dataclass
+class _Ask:
+    """One decision: the request for it, the JSON-mode request that replaces it when the server
+    refuses native tool calls, and the reading of the reply in the mode it was asked in."""
 
+    model: ChatModel
+    messages: Sequence[Message]
+    tools: Sequence[Tool]
+    options: DecideOptions
+    mode: ToolMode = "native"
 
-def _request(
-    model: ChatModel,
-    messages: Sequence[Message],
-    tools: Sequence[Tool],
-    instructions: str,
-    force_final: bool,
-    allow_final: bool,
-) -> tuple[ToolMode, list[Message], dict[str, Any]]:
-    """The tool mode, the messages to send and the completion options for one decision."""
-    mode: ToolMode = model.tool_mode if tools else "native"
-    prompt = system_prompt(tools, mode, instructions, allow_final=allow_final or force_final)
-    sys_msg = {"role": "system", "content": prompt}
-    if mode == "json":
-        schema = reply_schema(tools, allow_tools=not force_final, allow_final=allow_final)
-        return mode, [sys_msg, *render_for_json_mode(messages)], {"response_format": schema}
-    kwargs = {} if force_final or not tools else {"tools": [t.spec() for t in tools]}
-    return mode, [sys_msg, *messages], kwargs
+    def request(self) -> tuple[list[Message], dict[str, Any], OnDelta | None]:
+        """The messages to send, the completion options and the delta callback."""
+        force_final = self.options.get("force_final", False)
+        allow_final = self.options.get("allow_final", True)
+        tools = self.tools
+        self.mode = self.model.tool_mode if tools else "native"
+        instructions = self.options.get("instructions", "")
+        prompt = system_prompt(
+            tools, self.mode, instructions, allow_final=allow_final or force_final
+        )
+        sys_msg: Message = {"role": "system", "content": prompt}
+        kwargs: dict[str, Any] = {"max_tokens": self.options.get("max_tokens", 512)}
+        if self.mode == "json":
+            schema = reply_schema(tools, allow_tools=not force_final, allow_final=allow_final)
+            request = [sys_msg, *render_for_json_mode(self.messages)]
+            kwargs["response_format"] = schema
+        else:
+            request = [sys_msg, *self.messages]
+            if tools and not force_final:
+                kwargs["tools"] = [t.spec() for t in tools]
+        return request, kwargs, self.options.get("on_delta")
+
+    def fall_back(
+        self, exc: NativeToolsUnsupportedError
+    ) -> tuple[list[Message], dict[str, Any], OnDelta | None]:
+        """Switch the model to constrained JSON mode for good; the request to make instead."""
+        if self.model.tool_mode == "json":
+            raise exc  # it was not a native request: nothing to fall back to
+        log.warning(
+            "%s: the server refused native tool calls (%s); using constrained JSON mode instead. "
+            "For native calls, start vllm serve with --enable-auto-tool-choice --tool-call-parser "
+            "NAME, or pass tool_mode='json' to skip this first request.",
+            self.model.name,
+            exc,
+        )
+        self.model.tool_mode = "json"
+        return self.request()
+
+    def read(self, completion: Completion) -> Decision:
+        return parse_completion(completion, self.tools, mode=self.mode)
 
 
 def _complete(
-    model: ChatModel,
-    request: list[Message],
-    kwargs: dict[str, Any],
-    max_tokens: int | None,
-    on_delta: OnDelta | None,
+    model: ChatModel, request: list[Message], kwargs: dict[str, Any], on_delta: OnDelta | None
 ) -> Completion:
     if on_delta is None:
-        return model.complete(request, max_tokens=max_tokens, **kwargs)
-    return collect(model.stream(request, max_tokens=max_tokens, **kwargs), on_delta, model.name)
+        return model.complete(request, **kwargs)
+    return collect(model.stream(request, **kwargs), on_delta, model.name)
 
 
 async def _acomplete(
-    model: ChatModel,
-    request: list[Message],
-    kwargs: dict[str, Any],
-    max_tokens: int | None,
-    on_delta: OnDelta | None,
+    model: ChatModel, request: list[Message], kwargs: dict[str, Any], on_delta: OnDelta | None
 ) -> Completion:
     astream = getattr(model, "astream", None)  # ChatModelBase has it; a bare protocol may not
     if on_delta is None or astream is None:
-        completion = await model.acomplete(request, max_tokens=max_tokens, **kwargs)
+        completion = await model.acomplete(request, **kwargs)
         if on_delta is not None and completion.content:
             on_delta(completion.content)
         return completion
-    return await acollect(astream(request, max_tokens=max_tokens, **kwargs), on_delta, model.name)
+    return await acollect(astream(request, **kwargs), on_delta, model.name)
 
 
 def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: ToolMode) -> Decision:
@@ -350,3 +360,29 @@ def _loose_call(raw: dict[str, Any]) -> ToolCall:
             arguments={"raw": fn.get("arguments")},
             id=raw.get("id") or "call_invalid",
         )
+
+
+# --- the builders' argument order -----------------------------------------------------------
+
+
+def model_first(builder: str, model: Any, tools: Any) -> tuple[Any, Any]:
+    """``(model, tools)`` of a tool-calling builder, for one release also when given in the old
+    ``(tools, model)`` order (a list, tuple or Catalog of tools first, or a ChatModel or model
+    spec second): then they are swapped, with a :class:`DeprecationWarning`."""
+    if not (isinstance(tools, str | ChatModel) or _is_toolset(model)):
+        return model, tools
+    warnings.warn(
+        f"{builder}(model, tools): the model comes first now", DeprecationWarning, stacklevel=3
+    )
+    swapped_model = None if isinstance(tools, tuple) and not tools else tools
+    return swapped_model, (() if model is None else model)
+
+
+def _is_toolset(value: Any) -> bool:
+    if value is None or isinstance(value, str | ChatModel):
+        return False
+    if isinstance(value, list | tuple):
+        return True
+    from toolpath.tools.catalog.formats import Catalog
+
+    return isinstance(value, Catalog)

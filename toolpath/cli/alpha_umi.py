@@ -1,29 +1,38 @@
-"""``toolpath eval toolbench-static`` (α-UMi's static evaluation) and ``toolpath export sft``."""
+"""α-UMi's commands: ``toolpath export sft`` (per-role training data from recorded runs) and
+``toolpath eval toolbench-static`` (the static step-level evaluation).
+
+``toolpath run`` with ``--planner``/``--caller``/``--summarizer`` or ``--catalog`` runs the
+α-UMi agent itself (:mod:`toolpath.cli.run`); ``run --record DIR`` records the trajectories
+that ``export sft`` reads.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import MODEL_HELP, err, fmt, out, progress_bar
+from toolpath.cli.common import (
+    MODEL_HELP,
+    RoleOpt,
+    close_all,
+    err,
+    fmt,
+    group,
+    load_each,
+    one_of,
+    out,
+    progress_bar,
+)
 from toolpath.errors import ConfigError
-
-if TYPE_CHECKING:
-    from toolpath.llm.base import ChatModel
-
-RoleOpt = Annotated[str | None, typer.Option(help="Model spec for this role (multi-LLM mode).")]
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add ``eval toolbench-static`` and the ``export`` group (``export sft``)."""
+    """Add the ``toolpath export`` group (``export sft``) and ``toolpath eval toolbench-static``."""
+    export = group("Write fine-tuning data from recorded runs.", {"sft": export_sft})
+    app.add_typer(export, name="export")
     eval_app.command("toolbench-static")(toolbench_static)
-    export_app = typer.Typer(help="Write training data from recorded runs.", no_args_is_help=True)
-    export_app.command("sft")(export_sft)
-    app.add_typer(export_app, name="export")
 
 
 def toolbench_static(
@@ -56,14 +65,16 @@ def toolbench_static(
         bool, typer.Option(help="Run again the steps that ended in an error.")
     ] = False,
 ) -> None:
-    """α-UMi's static step-level evaluation: at every step of the true history, the planner
-    predicts its Next tag, the caller its action and input, the summarizer the answer (or one
-    backbone model does all three). Reports plan ACC, act EM, hallucination rate, argument F1
-    and ROUGE-L. Steps are appended to OUT/METHOD.jsonl as they finish; the same command
-    again resumes. Run single and multi into the same OUT to compare them."""
+    """α-UMi's static step-level evaluation on GLPFT data.
+
+    At every step of the true history, the planner predicts its Next tag, the caller its
+    action and input, the summarizer the answer (or one backbone model does all three).
+    Reports plan ACC, act EM, hallucination rate, argument F1 and ROUGE-L. Steps are appended
+    to OUT/METHOD.jsonl as they finish; the same command again resumes. Run single and multi
+    into the same OUT to compare them.
+    """
     from toolpath.evals.alpha_umi.glpft import load_glpft
     from toolpath.evals.alpha_umi.static import run_static_eval
-    from toolpath.llm.specs import load_model
 
     specs = _role_specs(model, planner, caller, summarizer, mode)
     dataset = load_glpft(data, limit=limit)
@@ -72,26 +83,21 @@ def toolbench_static(
         err.print(
             f"skipped {len(dataset.skipped)} bad record(s); first: {where}: {why}", markup=False
         )
-    loaded: dict[str, ChatModel] = {}
+    models = load_each(specs)
+    label = f"{method or ('single' if 'backbone' in specs else 'multi')} steps"
     try:
-        with progress_bar() as bar:
-            for spec in specs.values():
-                if spec not in loaded:
-                    loaded[spec] = load_model(spec, progress=bar)
-        models = {role: loaded[spec] for role, spec in specs.items()}
-        with _step_bar(method or ("single" if "backbone" in specs else "multi")) as update:
+        with progress_bar(count=True, keep=True) as bar:
             summary = run_static_eval(
                 dataset,
                 **models,
                 out_dir=Path(out_dir),
                 method=method,
                 concurrency=concurrency,
-                progress=update,
+                progress=lambda done, total: bar(label, done, total),
                 retry_errors=retry_errors,
             )
     finally:
-        for llm in loaded.values():
-            llm.close()
+        close_all(models)
     _print_static(summary, Path(out_dir))
 
 
@@ -102,6 +108,7 @@ def _role_specs(
     summarizer: str | None,
     mode: str | None,
 ) -> dict[str, str]:
+    """``{"backbone": spec}`` (single-LLM mode) or a spec per role (multi-LLM mode)."""
     roles = {"planner": planner, "caller": caller, "summarizer": summarizer}
     mode = mode or ("multi" if any(roles.values()) else "single")
     if mode == "single":
@@ -110,46 +117,12 @@ def _role_specs(
         if not model:
             raise ConfigError("give --model (single-LLM) or --planner, --caller and --summarizer")
         return {"backbone": model}
-    if mode != "multi":
-        raise ConfigError(f"--mode must be single or multi, not {mode!r}")
+    one_of(mode, ("single", "multi"), "--mode")
     specs = {role: spec or model for role, spec in roles.items()}
     missing = [f"--{role}" for role, spec in specs.items() if not spec]
     if missing:
         raise ConfigError(f"multi-LLM mode needs {', '.join(missing)} (or --model for all roles)")
     return {role: str(spec) for role, spec in specs.items()}
-
-
-@contextmanager
-def _step_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr driven by ``(done, total)`` calls; it stays when done."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    task = progress.add_task(f"{label} steps", total=None)
-
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    progress.start()
-    try:
-        yield update
-    finally:
-        progress.stop()
 
 
 def _print_static(summary: dict[str, Any], out_dir: Path) -> None:
@@ -184,9 +157,12 @@ def export_sft(
         bool, typer.Option(help="Also export trajectories that gave up (no conclusion).")
     ] = False,
 ) -> None:
-    """Write per-role fine-tuning data (backbone, planner, caller, summarizer; Alpaca-style
-    {instruction, input, output} lists in the GLPFT layout) from recorded trajectories, for
-    α-UMi's two-stage training or TPTU's finetuner."""
+    """Write per-role fine-tuning data from recorded trajectories.
+
+    One file per role (backbone, planner, caller, summarizer): Alpaca-style {instruction,
+    input, output} lists in the GLPFT layout, for α-UMi's two-stage training or TPTU's
+    finetuner. Record trajectories with `toolpath run --record DIR`.
+    """
     from rich.table import Table
 
     from toolpath.evals.alpha_umi.sft_export import ROLES

@@ -1,5 +1,6 @@
 """``toolpath chat``: an interactive REPL around the tool agent and the math agent.
 
+:func:`chat` is the command (registered by :func:`register`).
 :class:`ChatSession` holds everything but the terminal: the model, the agents, the enabled
 tools, the conversation's thread id, and the slash commands. It prints through a rich
 Console, so tests drive it with ``handle(line)`` and a ``Console(file=StringIO())``.
@@ -26,18 +27,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from toolpath.cli.chat_view import TurnView, one_line
+from toolpath.cli.common import ModelOpt, load, split
 from toolpath.errors import ConfigError, MissingDependencyError
 from toolpath.llm.base import ChatModel, ChatModelBase, Completion, Message, StreamEvent, assistant
-from toolpath.tools.base import Tool
+
+if TYPE_CHECKING:
+    from toolpath.tools.base import Tool
 
 AGENTS = ("tools", "math")
+"""The chat agents: ``tools`` (a conversation that can call tools) and ``math`` (DotaMath)."""
 STOPPED = "(stopped)"
 HELP = """\
 Type a question and press Enter. A line ending with \\ continues on the next line, and
@@ -54,6 +60,47 @@ earlier runs. Ctrl-C stops a generation or clears the line; Ctrl-D or /exit quit
   /load NAME              resume a named conversation (also after a restart)
   /trace                  the last run's steps, timed
   /exit                   quit"""
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Add ``toolpath chat``."""
+    app.command("chat")(chat)
+
+
+def chat(
+    agent: Annotated[
+        str, typer.Option(help="tools (a conversation that can call tools) or math (DotaMath).")
+    ] = "tools",
+    model: ModelOpt = "local",
+    tools: Annotated[
+        str, typer.Option("--tools", "-t", help="Comma-separated built-in tools to enable.")
+    ] = "calculator",
+    history_file: Annotated[
+        str | None,
+        typer.Option(help="Input history file (default ~/.cache/toolpath/chat_history)."),
+    ] = None,
+    sessions: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLite file of conversations (default ~/.cache/toolpath/chat_sessions.db)."
+        ),
+    ] = None,
+) -> None:
+    """Talk with an agent in a REPL that remembers conversations.
+
+    Answers stream, tool calls and code runs show in panels, and the conversation is
+    remembered (/save NAME, /load NAME, also after a restart). Enter submits; a line ending
+    with \\ continues, Esc+Enter (Alt+Enter) adds a newline; Ctrl-C stops a generation;
+    Ctrl-D exits. /help lists the commands.
+    """
+    from toolpath.tools import get_tools
+
+    check_agent(agent)
+    enabled = [t.name for t in get_tools(split(tools))]
+    session = ChatSession(
+        load(model), agent=agent, enabled=enabled, sessions_db=sessions, loader=load
+    )
+    run_repl(session, history_file)
 
 
 def default_home() -> Path:
@@ -117,7 +164,7 @@ class ChatSession:
         loader: Callable[[str], ChatModel] | None = None,
         max_steps: int = 8,
     ) -> None:
-        from toolpath.agents import sqlite_checkpointer
+        from toolpath.agents.base import sqlite_checkpointer
         from toolpath.tools import BUILTIN_TOOLS
 
         self.console = console or Console(highlight=False)
@@ -198,10 +245,11 @@ class ChatSession:
                 self.say(str(answer))
         finally:
             self.last_trace = view.trace
-        prompt = sum(r.get("prompt_tokens", 0) for r in view.trace)
-        completion = sum(r.get("completion_tokens", 0) for r in view.trace)
+        from toolpath.agents.base import tokens
+
+        used = tokens(view.trace)
         seconds = time.perf_counter() - start
-        self.say(f"{prompt}+{completion} tokens · {seconds:.1f} s", style="dim")
+        self.say(f"{used['prompt']}+{used['completion']} tokens · {seconds:.1f} s", style="dim")
 
     @contextmanager
     def _sigint_stops(self) -> Iterator[None]:
@@ -348,15 +396,12 @@ class ChatSession:
             return
         table = Table("#", "step", "seconds", "tokens", "note", title="last run")
         for i, rec in enumerate(self.last_trace, 1):
-            step = f"tool {rec.get('tool')}" if rec.get("node") == "tool" else str(rec.get("node"))
-            secs = rec.get("latency_s", rec.get("seconds"))
-            tokens = (
-                f"{rec['prompt_tokens']}+{rec['completion_tokens']}"
-                if "prompt_tokens" in rec
-                else ""
-            )
+            node = str(rec.get("node"))
+            step = f"tool {rec.get('tool')}" if node in ("tool", "tools") else node
+            secs = rec.get("seconds")
+            used = f"{rec['tokens_in']}+{rec['tokens_out']}" if "tokens_in" in rec else ""
             note = rec.get("error") or ("" if rec.get("ok", True) else "failed")
-            table.add_row(str(i), step, f"{secs:.2f}" if secs is not None else "", tokens, note)
+            table.add_row(str(i), step, f"{secs:.2f}" if secs is not None else "", used, note)
         self.console.print(table)
 
     def cmd_exit(self, arg: str) -> None:
@@ -395,13 +440,15 @@ class ChatSession:
             if self.agent_name == "math":
                 from toolpath.agents.math.dotamath import math_agent
 
-                self._agents["math"] = math_agent(model)
+                self._agents["math"] = math_agent(model=model)
             else:
                 from toolpath.agents.react import tool_agent
 
-                tools = [self.available[n] for n in self.enabled]
                 self._agents["tools"] = tool_agent(
-                    tools, model, max_steps=self.max_steps, checkpointer=self.checkpointer
+                    model=model,
+                    tools=[self.available[n] for n in self.enabled],
+                    max_steps=self.max_steps,
+                    checkpointer=self.checkpointer,
                 )
         return self._agents[self.agent_name]
 

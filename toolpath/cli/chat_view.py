@@ -18,7 +18,6 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from toolpath.errors import ToolpathError
-from toolpath.agents.toolcall import OBSERVATION, TOOL_ERROR
 
 _ANSWER_START = re.compile(r'\s*\{\s*"final_answer"\s*:\s*"')
 _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.DOTALL)
@@ -43,6 +42,8 @@ def streamed_answer(raw: str) -> str:
 
 def tool_result(name: str, content: str) -> str:
     """A tool message without the agent's instructions around the result or error."""
+    from toolpath.agents.toolcall import OBSERVATION, TOOL_ERROR
+
     for template, key in ((OBSERVATION, "{result}"), (TOOL_ERROR, "{error}")):
         head, _, tail = template.partition(key)
         head = head.format(name=name)
@@ -113,7 +114,7 @@ class TurnView:
                 for msg in delta.get("messages", []):
                     self.calls.update({c["id"]: c for c in msg.get("tool_calls") or []})
             elif node == "tools":
-                oks = [r.get("ok", True) for r in records if r.get("node") == "tool"]
+                oks = [r.get("ok", True) for r in records if r.get("tool")]
                 for i, msg in enumerate(delta.get("messages", [])):
                     call = self.calls.pop(msg.get("tool_call_id", ""), None)
                     self._block(

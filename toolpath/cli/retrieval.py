@@ -1,9 +1,10 @@
-"""``toolpath eval retrieval``: recall@k and NDCG@k of the TPTU-v2 API retriever and BM25.
+"""API retrieval: ``toolpath index build`` (a catalog's embedding index) and ``toolpath eval
+retrieval`` (recall@k and NDCG@k of the TPTU-v2 API retriever and BM25).
 
-:func:`register` adds the command to the ``toolpath eval`` group. The dense retriever is built
-the way ``toolpath index build`` builds it (:class:`~toolpath.retrieval.api_retriever.APIRetriever`
-with an :class:`~toolpath.retrieval.embed.Embedder` and a cache folder), so ``--index-dir`` may be
-the folder given to ``toolpath index build --out`` and its index is reused without embedding.
+Both build the dense retriever the same way (:class:`~toolpath.retrieval.api_retriever.APIRetriever`
+with an :class:`~toolpath.retrieval.embed.Embedder` and a cache folder), so ``eval retrieval
+--index-dir`` may be the folder given to ``index build --out`` and its index is reused without
+embedding.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from toolpath.cli.common import err, group, out, progress_bar
 from toolpath.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from toolpath.retrieval.api_retriever import APIRetriever
     from toolpath.tools.catalog import Catalog
 
@@ -26,31 +26,74 @@ SUMMARY_FILE = "summary.json"
 PER_QUERY_FILE = "per_query.jsonl"
 
 
-def parse_ks(text: str) -> tuple[int, ...]:
-    """``"1,3,5,10"`` as sorted unique cut-offs; a :class:`ConfigError` for anything else."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"--k must be comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise ConfigError(f"--k must be comma-separated positive integers, got {text!r}")
-    return tuple(sorted(set(values)))
+CATALOG_HELP = (
+    "A tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, or "
+    "module:pkg.tools."
+)
+Threads = Annotated[
+    int | None, typer.Option(help="Torch threads while embedding (default: one per core).")
+]
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add ``retrieval`` to the ``toolpath eval`` group ``eval_app`` (``app`` gets nothing)."""
-    del app  # the command lives under ``eval`` only
+    """Add the ``toolpath index`` group (``index build``) and ``toolpath eval retrieval``."""
+    index = group(
+        "Build the embedding index of a tool catalog for API retrieval.", {"build": index_build}
+    )
+    app.add_typer(index, name="index")
     eval_app.command("retrieval")(eval_retrieval)
+
+
+def index_build(
+    catalog: Annotated[
+        str,
+        typer.Argument(help=CATALOG_HELP),
+    ],
+    out_dir: Annotated[
+        str, typer.Option("--out", "-o", help="Cache folder; the index goes in OUT/CONTENT_HASH.")
+    ],
+    hnsw_threshold: Annotated[
+        int, typer.Option(help="Use HNSW instead of an exact flat index above this many tools.")
+    ] = 50_000,
+    threads: Threads = None,
+) -> None:
+    """Embed every tool of CATALOG into a faiss index saved under OUT.
+
+    The embedder is all-MiniLM-L6-v2 on the CPU. Building the same catalog again reuses the
+    saved index without embedding anything. Prints the index folder last.
+    """
+    import time
+
+    from toolpath.tools.catalog import load_catalog
+
+    loaded = load_catalog(catalog)
+    start = time.perf_counter()
+    index = _dense(loaded, out_dir, threads, keep=False, hnsw_threshold=hnsw_threshold).index
+    seconds = time.perf_counter() - start
+    skipped = f", {len(loaded.skipped)} skipped" if loaded.skipped else ""
+    out.print(
+        f"{len(index)} tools indexed{skipped}; {index.kind} index, dimension {index.dim}, "
+        f"embedder {index.embedder_name}",
+        markup=False,
+    )
+    if index.reused:
+        out.print(
+            f"reused the cached index (same tools and embedder, nothing embedded); "
+            f"loaded in {seconds:.2f} s",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"built in {index.build_seconds:.2f} s (embedding included; {seconds:.2f} s in all)",
+            markup=False,
+        )
+    typer.echo(str(index.folder))
 
 
 def eval_retrieval(
     catalog: Annotated[
         str,
-        typer.Option(
-            metavar="PATH",
-            help="The tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, "
-            "or module:pkg.tools.",
-        ),
+        typer.Option(metavar="PATH", help=CATALOG_HELP),
     ],
     queries: Annotated[
         str,
@@ -80,29 +123,32 @@ def eval_retrieval(
             help=f"Write {SUMMARY_FILE} and {PER_QUERY_FILE} to this folder.",
         ),
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="Torch threads while embedding (default: one per core).")
-    ] = None,
+    threads: Threads = None,
 ) -> None:
-    """Score the embedding retriever (all-MiniLM-L6-v2 + faiss) and the BM25 baseline on
-    labelled queries: mean recall@k and NDCG@k for each k, and query latency p50/p99."""
-    from rich.console import Console
+    """Recall@k and NDCG@k of the dense retriever and BM25.
 
+    Scores the embedding retriever (all-MiniLM-L6-v2 + faiss) and the BM25 baseline on
+    labelled queries: mean recall@k and NDCG@k for each k, and the query latency p50/p99.
+    """
     from toolpath.retrieval.api_retriever import bm25_baseline
     from toolpath.retrieval.evaluate import evaluate_retrieval, load_queries
     from toolpath.tools.catalog import load_catalog
 
     ks = parse_ks(k)
-    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
     loaded = load_catalog(catalog)
     queryset = load_queries(queries, known=[t.name for t in loaded.tools])
     if loaded.skipped:
         err.print(f"catalog: {len(loaded.skipped)} entries skipped", markup=False)
-    retrievers: dict[str, Any] = {"dense": _dense(loaded, index_dir, threads, err)}
+    retrievers: dict[str, Any] = {"dense": _dense(loaded, index_dir, threads, keep=True)}
     if bm25:
         retrievers["bm25"] = bm25_baseline(loaded)
-    with _ProgressBars(err, "querying") as bar:
-        result = evaluate_retrieval(retrievers, queryset, ks, progress=bar)
+    with progress_bar(count=True, keep=True) as bar:
+        result = evaluate_retrieval(
+            retrievers,
+            queryset,
+            ks,
+            progress=lambda name, done, total: bar(f"querying {name}", done, total),
+        )
     result["config"] = {
         "catalog": catalog,
         "queries": queries,
@@ -123,19 +169,32 @@ def eval_retrieval(
         out.print(f"results in {folder}/ ({SUMMARY_FILE}, {PER_QUERY_FILE})", markup=False)
 
 
+def parse_ks(text: str) -> tuple[int, ...]:
+    """``"1,3,5,10"`` as sorted unique cut-offs; a :class:`ConfigError` for anything else."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--k must be comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"--k must be comma-separated positive integers, got {text!r}")
+    return tuple(sorted(set(values)))
+
+
 def _dense(
-    catalog: Catalog, index_dir: str | None, threads: int | None, err: Console
+    catalog: Catalog, index_dir: str | None, threads: int | None, *, keep: bool, **options: Any
 ) -> APIRetriever:
-    """The embedding retriever, built like ``toolpath index build`` builds it."""
+    """The embedding retriever, its index cached in ``index_dir`` (``None``: in memory only),
+    with a progress bar while the tools are embedded (``keep``: it stays when done)."""
     from toolpath.retrieval.api_retriever import APIRetriever
     from toolpath.retrieval.embed import Embedder
 
-    with _ProgressBars(err, "embedding tools") as bar:
+    with progress_bar(count=True, keep=keep) as bar:
         return APIRetriever(
             catalog,
             embedder=Embedder(threads=threads),
             cache_dir=None if index_dir is None else Path(index_dir),
-            progress=lambda done, total: bar("embed", done, total),
+            progress=lambda done, total: bar("embedding tools", done, total),
+            **options,
         )
 
 
@@ -147,39 +206,6 @@ def _index_info(retriever: APIRetriever) -> dict[str, Any]:
         "reused": index.reused,
         "folder": None if index.folder is None else str(index.folder),
     }
-
-
-class _ProgressBars:
-    """Rich progress bars on stderr (kept after they finish), one per label; the bar appears
-    only once something reports progress."""
-
-    def __init__(self, console: Console, description: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.description = description
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if not self.tasks:
-            self.progress.start()
-        if label not in self.tasks:
-            name = self.description if label == "embed" else f"{self.description} {label}"
-            self.tasks[label] = self.progress.add_task(name, total=total)
-        self.progress.update(self.tasks[label], completed=done, total=total)
-
-    def __enter__(self) -> _ProgressBars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tasks:
-            self.progress.stop()
 
 
 def summary_table(result: dict[str, Any]) -> Any:

@@ -1,7 +1,7 @@
-"""Web commands: ``toolpath eval compwob``, ``toolpath eval miniwob`` and ``toolpath web generate``.
+"""CompWoB's commands: ``toolpath web generate`` (compose pages), ``toolpath eval compwob``
+and ``toolpath eval miniwob``.
 
-Wire them in with ``register(app, eval_app)``. Heavy imports (playwright, langgraph) stay
-inside the command functions.
+Heavy imports (playwright, langgraph) stay inside the command functions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import ModelOpt, err, out, progress_bar
+from toolpath.cli.common import ModelOpt, err, fmt, group, load, one_of, out, split
 from toolpath.errors import ConfigError
 
 AGENTS = ("web", "scripted")
@@ -35,120 +35,107 @@ RetryOpt = Annotated[bool, typer.Option(help="Run again the episodes that ended 
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add ``eval compwob``, ``eval miniwob`` and the ``web`` group to the CLI."""
-    web_app = typer.Typer(
-        help="Compositional web tasks: compose MiniWoB base tasks into CompWoB-style pages.",
-        no_args_is_help=True,
+    """Add the ``toolpath web`` group (``web generate``), ``toolpath eval compwob`` and
+    ``toolpath eval miniwob``."""
+    web = group("Compose MiniWoB base tasks into CompWoB-style pages.", {"generate": web_generate})
+    app.add_typer(web, name="web")
+    eval_app.command("compwob")(eval_compwob)
+    eval_app.command("miniwob")(eval_miniwob)
+
+
+def web_generate(
+    out_dir: Annotated[str, typer.Option("--out", help="Folder for the pages.")],
+    base: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated MiniWoB base tasks, in the order to do them."),
+    ] = None,
+    reverse: Annotated[
+        bool, typer.Option(help='Write the reverse wording ("B, after doing A") only.')
+    ] = False,
+    both: Annotated[bool, typer.Option(help="Write both the base and reverse pages.")] = False,
+    random_n: Annotated[
+        int | None,
+        typer.Option("--random", help="Instead of --base: N random compositions.", min=1),
+    ] = None,
+    size: Annotated[int, typer.Option(help="--random: base tasks per page.", min=2)] = 2,
+    seed: Annotated[int, typer.Option(help="--random: the sampling seed.")] = 0,
+) -> None:
+    """Compose MiniWoB base tasks into CompWoB-style pages.
+
+    One page per composition: each page shows every sub-UI at once, with the instructions joined with ", and then" (or
+    "after" with --reverse); the reward is +1 only when every subtask succeeds in order. The
+    pages go in the CompWoB layout: run them with `toolpath eval compwob --tasks-dir OUT`.
+    Prints each page's path.
+    """
+    from toolpath.evals.web.compose import generate, sample_bases
+
+    if (base is None) == (random_n is None):
+        raise ConfigError("give either --base a,b,... or --random N")
+    combos = (
+        [split(base)] if base is not None else sample_bases(random_n or 1, size=size, seed=seed)
     )
-    app.add_typer(web_app, name="web")
+    variants = [False, True] if both else [reverse]
+    for combo in combos:
+        for rev in variants:
+            typer.echo(str(generate(combo, out_dir, reverse=rev)))
 
-    @web_app.command("generate")
-    def generate_cmd(
-        out_dir: Annotated[str, typer.Option("--out", help="Folder for the pages.")],
-        base: Annotated[
-            str | None,
-            typer.Option(help="Comma-separated MiniWoB base tasks, in the order to do them."),
-        ] = None,
-        reverse: Annotated[
-            bool, typer.Option(help='Write the reverse wording ("B, after doing A") only.')
-        ] = False,
-        both: Annotated[bool, typer.Option(help="Write both the base and reverse pages.")] = False,
-        random_n: Annotated[
-            int | None,
-            typer.Option("--random", help="Instead of --base: N random compositions.", min=1),
-        ] = None,
-        size: Annotated[int, typer.Option(help="--random: base tasks per page.", min=2)] = 2,
-        seed: Annotated[int, typer.Option(help="--random: the sampling seed.")] = 0,
-    ) -> None:
-        """Compose MiniWoB base tasks into one page each: every sub-UI at once, the
-        instructions joined with ", and then" (or "after" with --reverse), reward +1 only
-        when every subtask succeeds in order. The pages go in the CompWoB layout: run them
-        with `toolpath eval compwob --tasks-dir OUT`."""
-        from toolpath.evals.web.compose import generate, sample_bases
 
-        if (base is None) == (random_n is None):
-            raise ConfigError("give either --base a,b,... or --random N")
-        combos = (
-            [[b.strip() for b in base.split(",") if b.strip()]]
-            if base is not None
-            else sample_bases(random_n or 1, size=size, seed=seed)
-        )
-        variants = [False, True] if both else [reverse]
-        for combo in combos:
-            for rev in variants:
-                typer.echo(str(generate(combo, out_dir, reverse=rev)))
+def eval_compwob(
+    tasks_dir: Annotated[
+        str, typer.Option("--tasks-dir", help="Folder of CompWoB task pages (*.html).")
+    ],
+    model: ModelOpt = "local",
+    seeds: SeedsOpt = 3,
+    out_dir: Annotated[str, typer.Option("--out", help="Run folder.")] = "runs/compwob",
+    variant: Annotated[str, typer.Option(help="base, reverse or both.")] = "both",
+    limit: Annotated[int | None, typer.Option(help="Only the first N pages.", min=1)] = None,
+    agent: AgentOpt = "web",
+    concurrency: ConcurrencyOpt = 1,
+    max_steps: StepsOpt = None,
+    retry_errors: RetryOpt = False,
+) -> None:
+    """Run CompWoB pages in headless chromium, base and reverse.
 
-    @eval_app.command("compwob")
-    def compwob_cmd(
-        tasks_dir: Annotated[
-            str, typer.Option("--tasks-dir", help="Folder of CompWoB task pages (*.html).")
-        ],
-        model: ModelOpt = "local",
-        seeds: SeedsOpt = 3,
-        out_dir: Annotated[str, typer.Option("--out", help="Run folder.")] = "runs/compwob",
-        variant: Annotated[str, typer.Option(help="base, reverse or both.")] = "both",
-        limit: Annotated[int | None, typer.Option(help="Only the first N pages.", min=1)] = None,
-        agent: AgentOpt = "web",
-        concurrency: ConcurrencyOpt = 1,
-        max_steps: StepsOpt = None,
-        retry_errors: RetryOpt = False,
-    ) -> None:
-        """Run every CompWoB page in --tasks-dir for --seeds episodes each, in a headless
-        chromium. Results go to OUT/AGENT-base.jsonl and OUT/AGENT-reverse.jsonl as
-        episodes finish (run the same command again to resume); the summary reports base
-        and reverse separately and per_task.md the success of each page."""
-        from toolpath.evals.web.tasks import compwob_examples
+    Every page runs for --seeds episodes. Results go to OUT/AGENT-base.jsonl and
+    OUT/AGENT-reverse.jsonl as episodes finish (run the same command again to resume); the
+    summary reports base and reverse separately and per_task.md the success of each page.
+    """
+    from toolpath.evals.web.tasks import compwob_examples
 
-        if variant not in ("base", "reverse", "both"):
-            raise ConfigError(f"--variant must be base, reverse or both, not {variant!r}")
-        groups = {}
-        for v in ("base", "reverse"):
-            if variant in (v, "both"):
-                examples = compwob_examples(tasks_dir, seeds, variant=v, limit=limit)
-                if examples:
-                    groups[f"{agent}-{v}"] = examples
-        if not groups:
-            raise ConfigError(f"no {variant} pages in {tasks_dir}")
-        _run(
-            "compwob",
-            groups,
-            {"compwob": tasks_dir},
-            model,
-            agent,
-            out_dir,
-            concurrency,
-            max_steps,
-            retry_errors,
-        )
+    one_of(variant, ("base", "reverse", "both"), "--variant")
+    groups = {}
+    for v in ("base", "reverse"):
+        if variant in (v, "both"):
+            examples = compwob_examples(tasks_dir, seeds, variant=v, limit=limit)
+            if examples:
+                groups[f"{agent}-{v}"] = examples
+    if not groups:
+        raise ConfigError(f"no {variant} pages in {tasks_dir}")
+    folders = {"compwob": tasks_dir}
+    _run("compwob", groups, folders, model, agent, out_dir, concurrency, max_steps, retry_errors)
 
-    @eval_app.command("miniwob")
-    def miniwob_cmd(
-        tasks: Annotated[
-            str, typer.Option(help="Comma-separated MiniWoB tasks, e.g. click-button,login-user.")
-        ],
-        model: ModelOpt = "local",
-        seeds: SeedsOpt = 3,
-        out_dir: Annotated[str, typer.Option("--out", help="Run folder.")] = "runs/miniwob",
-        agent: AgentOpt = "web",
-        concurrency: ConcurrencyOpt = 1,
-        max_steps: StepsOpt = None,
-        retry_errors: RetryOpt = False,
-    ) -> None:
-        """Run MiniWoB++ base tasks from the miniwob wheel for --seeds episodes each."""
-        from toolpath.evals.web.tasks import miniwob_examples
 
-        examples = miniwob_examples(tasks.split(","), seeds)
-        _run(
-            "miniwob",
-            {agent: examples},
-            {},
-            model,
-            agent,
-            out_dir,
-            concurrency,
-            max_steps,
-            retry_errors,
-        )
+def eval_miniwob(
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated MiniWoB tasks, e.g. click-button,login-user.")
+    ],
+    model: ModelOpt = "local",
+    seeds: SeedsOpt = 3,
+    out_dir: Annotated[str, typer.Option("--out", help="Run folder.")] = "runs/miniwob",
+    agent: AgentOpt = "web",
+    concurrency: ConcurrencyOpt = 1,
+    max_steps: StepsOpt = None,
+    retry_errors: RetryOpt = False,
+) -> None:
+    """Run MiniWoB++ base tasks for --seeds episodes each.
+
+    The tasks come from the miniwob wheel. Results go to OUT/AGENT.jsonl as episodes finish;
+    the same command again resumes.
+    """
+    from toolpath.evals.web.tasks import miniwob_examples
+
+    groups = {agent: miniwob_examples(tasks.split(","), seeds)}
+    _run("miniwob", groups, {}, model, agent, out_dir, concurrency, max_steps, retry_errors)
 
 
 def _run(
@@ -162,22 +149,20 @@ def _run(
     max_steps: int | None,
     retry_errors: bool,
 ) -> None:
+    """Run each group of examples (``{method: examples}``) with the chosen agent in one
+    headless chromium serving ``folders``, then print the summary table."""
     import asyncio
 
     from toolpath.evals.harness import run_eval
     from toolpath.evals.web.tasks import WebTask, per_task, scripted_policy
     from toolpath.tools.web.browser import TaskSite, WebPool
 
-    if agent not in AGENTS:
-        raise ConfigError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
+    one_of(agent, AGENTS, "--agent")
     runner: Any = scripted_policy
     if agent == "web":
         from toolpath.agents.web.agent import web_agent
-        from toolpath.llm.specs import load_model
 
-        with progress_bar() as bar:
-            llm = load_model(model, progress=bar)
-        runner = web_agent(llm, max_steps=max_steps)
+        runner = web_agent(model=load(model), max_steps=max_steps)
 
     async def main() -> dict[str, Any]:
         summary: dict[str, Any] = {}
@@ -212,8 +197,8 @@ def _run(
                 str(row["n"]),
                 str(row["errors"]),
                 f"{row['scores'].get('success', 0.0):.1f}",
-                _cell(row.get("seconds")),
-                _cell(row.get("tool_rounds")),
+                fmt(row.get("seconds")),
+                fmt(row.get("tool_rounds")),
             )
     out.print(table)
     by_variant = ", ".join(
@@ -221,7 +206,3 @@ def _run(
     )
     out.print(f"success by variant: {by_variant}", markup=False)
     out.print(f"results in {out_dir}/ (summary.md, per_task.md, plot.png)", markup=False)
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, int | float) else "-"

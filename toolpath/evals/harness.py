@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from toolpath.errors import ConfigError, MissingDependencyError
 
@@ -62,6 +62,15 @@ class TaskFamily(Protocol):
     def score(self, record: Record) -> dict[str, float]:
         """Scores in [0, 1] for one successful record, e.g. ``{"strict": 1.0, "lenient": 1.0}``."""
         ...
+
+
+class RunOptions(TypedDict, total=False):
+    """How :func:`run_eval` runs, for the functions that pass its options on (see there)."""
+
+    concurrency: int
+    progress: bool
+    episode_timeout: float | None
+    retry_errors: bool
 
 
 @dataclass
@@ -316,6 +325,29 @@ def plan_run(
     return PendingRun(out_dir=out_dir, path=path, ids=ids, saved=saved, todo=todo)
 
 
+class Recorder:
+    """Where a run's finished records go: each id once, appended durably to the results
+    file and counted in the progress bar. ``new`` holds them by id."""
+
+    def __init__(self, run: PendingRun, method: str, progress: bool) -> None:
+        self.new: dict[str, Record] = {}
+        self._bar = ProgressBar(method, len(run.ids), run.done, progress)
+        self._appender = Appender(run.path)
+
+    async def save(self, record: Record) -> None:
+        """Keep a finished record; another for the same id (an episode that was retried and
+        finished twice) is dropped."""
+        if record["id"] in self.new:
+            return
+        self.new[record["id"]] = record
+        await self._appender.append(record)
+        self._bar.advance(record)
+
+    def close(self) -> None:
+        self._bar.stop()
+        self._appender.close()
+
+
 def finish_run(task: TaskFamily, run: PendingRun, new: dict[str, Record]) -> RunResult:
     """Write the summary and plot of ``run.out_dir``; return the requested ids' records."""
     summary = summarize(run.out_dir, task)
@@ -370,24 +402,18 @@ async def run_eval(
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
     run = plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
     ensure_threads(concurrency + 4)
-    new: dict[str, Record] = {}
-    appender = Appender(run.path)
-    bar = ProgressBar(method, len(run.ids), run.done, progress)
+    recorder = Recorder(run, method, progress)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(example: Example) -> None:
         async with semaphore:
-            record = await run_episode(task, example, agent, method, episode_timeout)
-            await appender.append(record)
-            new[example.id] = record
-            bar.advance(record)
+            await recorder.save(await run_episode(task, example, agent, method, episode_timeout))
 
     try:
         await gather_all([asyncio.create_task(one(ex)) for ex in run.todo])
     finally:
-        bar.stop()
-        appender.close()
-    return finish_run(task, run, new)
+        recorder.close()
+    return finish_run(task, run, recorder.new)
 
 
 async def gather_all(jobs: list[asyncio.Task[Any]]) -> None:
@@ -408,25 +434,10 @@ def run_eval_sync(
     *,
     out_dir: Path,
     method: str,
-    concurrency: int = 1,
-    progress: bool = True,
-    episode_timeout: float | None = None,
-    retry_errors: bool = False,
+    **options: Unpack[RunOptions],
 ) -> RunResult:
     """:func:`run_eval` for synchronous callers (runs its own event loop)."""
-    return asyncio.run(
-        run_eval(
-            task,
-            examples,
-            agent,
-            out_dir=out_dir,
-            method=method,
-            concurrency=concurrency,
-            progress=progress,
-            episode_timeout=episode_timeout,
-            retry_errors=retry_errors,
-        )
-    )
+    return asyncio.run(run_eval(task, examples, agent, out_dir=out_dir, method=method, **options))
 
 
 # --------------------------------------------------------------------------- reports

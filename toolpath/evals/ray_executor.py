@@ -22,30 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from toolpath.errors import BackendError, ConfigError, MissingDependencyError
-from toolpath.evals.harness import (
-    Appender,
-    Example,
-    Record,
-    RunResult,
-    TaskFamily,
-    ProgressBar,
-    run_episode,
-    score_record,
-    ensure_threads,
-    finish_run,
-    gather_all,
-    plan_run,
-    run_eval,
-)
+from toolpath.evals import harness
+from toolpath.evals.harness import Example, Record, RunOptions, RunResult, TaskFamily
 from toolpath.llm.base import ChatModel
 
 log = logging.getLogger(__name__)
@@ -67,6 +55,20 @@ def _import_ray() -> Any:
     return ray
 
 
+@contextlib.contextmanager
+def _session(ray: Any, address: str | None) -> Iterator[None]:
+    """Ray connected: already, or now to ``address`` (a local instance started for the
+    block and stopped after it when there is none)."""
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 # --------------------------------------------------------------------------- the worker
 
 
@@ -86,8 +88,10 @@ class EvalWorker:
         self.agent = factory(task)
 
     async def run(self, example: Example) -> Record:
-        ensure_threads(self.concurrency + 4)
-        return await run_episode(self.task, example, self.agent, self.method, self.episode_timeout)
+        harness.ensure_threads(self.concurrency + 4)
+        return await harness.run_episode(
+            self.task, example, self.agent, self.method, self.episode_timeout
+        )
 
     def pid(self) -> int:
         return os.getpid()
@@ -102,7 +106,7 @@ def _crash_record(example: Example, method: str, task: TaskFamily, error: str) -
     """The record of an episode whose workers kept dying (scored like any errored one)."""
     record: Record = {"gold": example.gold, "id": example.id, "method": method}
     record.update(seconds=0.0, error=f"WorkerCrashedError: {error}")
-    record["scores"] = score_record(task, record)
+    record["scores"] = harness.score_record(task, record)
     return record
 
 
@@ -136,42 +140,35 @@ async def run_eval_ray(
     if num_workers < 1 or concurrency < 1 or max_retries < 0:
         raise ConfigError("num_workers and concurrency must be >= 1, max_retries >= 0")
     ray = _import_ray()
-    run = plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-        started = True
-    new: dict[str, Record] = {}
-    workers: list[Any] = []
-    bar = ProgressBar(method, len(run.ids), run.done, progress)
-    appender = Appender(run.path)
-    try:
-        actor = ray.remote(EvalWorker).options(
-            max_restarts=max_retries,
-            max_task_retries=max_retries,
-            max_concurrency=concurrency,
-            **(worker_options or {}),
-        )
-        if run.todo:
-            workers = [
-                actor.remote(task, agent_factory, method, episode_timeout, concurrency)
-                for _ in range(num_workers)
-            ]
-            await _started(workers)
-        left = await _drive(ray, workers, run.todo, concurrency, max_retries, task, method, bar,
-                            appender, new)  # fmt: skip
-        if left:
-            raise BackendError(
-                f"every Ray worker died; {left} episodes were not run. The finished ones are "
-                f"in {run.path}: run the same command again to resume"
+    run = harness.plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
+    with _session(ray, address):
+        workers: list[Any] = []
+        recorder = harness.Recorder(run, method, progress)
+        try:
+            actor = ray.remote(EvalWorker).options(
+                max_restarts=max_retries,
+                max_task_retries=max_retries,
+                max_concurrency=concurrency,
+                **(worker_options or {}),
             )
-    finally:
-        bar.stop()
-        appender.close()
-        await _close_workers(ray, workers)
-        if started:
-            ray.shutdown()
-    return finish_run(task, run, new)
+            if run.todo:
+                workers = [
+                    actor.remote(task, agent_factory, method, episode_timeout, concurrency)
+                    for _ in range(num_workers)
+                ]
+                await _started(workers)
+            left = await _drive(
+                ray, workers, run.todo, concurrency, max_retries, task, method, recorder.save
+            )
+            if left:
+                raise BackendError(
+                    f"every Ray worker died; {left} episodes were not run. The finished ones "
+                    f"are in {run.path}: run the same command again to resume"
+                )
+        finally:
+            recorder.close()
+            await _close_workers(ray, workers)
+    return harness.finish_run(task, run, recorder.new)
 
 
 def _cause(exc: BaseException) -> str:
@@ -206,11 +203,10 @@ async def _drive(
     max_retries: int,
     task: TaskFamily,
     method: str,
-    bar: ProgressBar,
-    appender: Appender,
-    new: dict[str, Record],
+    save: Callable[[Record], Awaitable[None]],
 ) -> int:
-    """Feed the examples to the workers' lanes; return how many could not be run."""
+    """Feed the examples to the workers' lanes, handing each record to ``save``; return how
+    many examples could not be run."""
     queue = collections.deque(todo)
     crashes: collections.Counter[str] = collections.Counter()
     state = {"in_flight": 0}
@@ -230,13 +226,6 @@ async def _drive(
             if again is not None:
                 queue.appendleft(again)
             cond.notify_all()
-
-    async def save(record: Record) -> None:
-        if record["id"] in new:  # a retried episode that finished twice: keep the first
-            return
-        new[record["id"]] = record
-        await appender.append(record)
-        bar.advance(record)
 
     async def lane(worker: Any) -> None:
         while (example := await take()) is not None:
@@ -264,7 +253,9 @@ async def _drive(
                 return  # this worker is gone for good; the others take its episodes
             await asyncio.sleep(pause)
 
-    await gather_all([asyncio.create_task(lane(w)) for w in workers for _ in range(concurrency)])
+    await harness.gather_all(
+        [asyncio.create_task(lane(w)) for w in workers for _ in range(concurrency)]
+    )
     return len(queue)
 
 
@@ -286,11 +277,29 @@ async def _close_workers(ray: Any, workers: list[Any], timeout: float = 30.0) ->
         ray.kill(worker, no_restart=True)
 
 
+class RayRunOptions(RunOptions, total=False):
+    """How :func:`run_eval_ray` runs: :class:`~toolpath.evals.harness.RunOptions` and its own
+    options (see there)."""
+
+    num_workers: int
+    address: str | None
+    max_retries: int
+    worker_options: dict[str, Any] | None
+
+
 def run_eval_ray_sync(
-    task: TaskFamily, examples: Iterable[Example], agent_factory: AgentFactory, **kwargs: Any
+    task: TaskFamily,
+    examples: Iterable[Example],
+    agent_factory: AgentFactory,
+    *,
+    out_dir: Path,
+    method: str,
+    **options: Unpack[RayRunOptions],
 ) -> RunResult:
     """:func:`run_eval_ray` for synchronous callers (runs its own event loop)."""
-    return asyncio.run(run_eval_ray(task, examples, agent_factory, **kwargs))
+    return asyncio.run(
+        run_eval_ray(task, examples, agent_factory, out_dir=out_dir, method=method, **options)
+    )
 
 
 # --------------------------------------------------------------------------- math benchmarks
@@ -383,14 +392,9 @@ def run_math_eval(
     executor, each method's per-replica counts go to ``out_dir/replicas.json`` and the
     summary's ``"replicas"``.
     """
-    from toolpath.evals.math.tasks import METHODS, task
+    from toolpath.evals.math.tasks import task
 
-    methods = [m.strip() for m in methods if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ConfigError(
-            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
-        )
+    methods = _checked_methods(methods)
     if executor not in ("local", "ray"):
         raise ConfigError(f"unknown executor {executor!r}; use local or ray")
     urls: tuple[str, ...] = ()
@@ -400,26 +404,22 @@ def run_math_eval(
         urls = tuple(parse_endpoints(endpoints))
     examples = list(task(benchmark).load(data=data, limit=limit, skip=skip))
     out = Path(out_dir)
+    options: RunOptions = {
+        "concurrency": concurrency,
+        "progress": progress,
+        "retry_errors": retry_errors,
+    }
+    factories = [MathAgentFactory(name, model, urls, kernels=concurrency) for name in methods]
     if executor == "ray":
-        return _math_on_ray(benchmark, methods, examples, model, urls, ray_address, num_workers,
-                            concurrency, out, retry_errors, progress)  # fmt: skip
+        return _math_on_ray(benchmark, examples, factories, out, options, ray_address, num_workers)
 
     summary: dict[str, Any] = {}
-    for name in methods:
+    for factory in factories:
         family = task(benchmark)
-        agent, llm = MathAgentFactory(name, model, urls, kernels=concurrency).build(family)
+        agent, llm = factory.build(family)
         try:
-            result = asyncio.run(
-                run_eval(
-                    family,
-                    examples,
-                    agent,
-                    out_dir=out,
-                    method=name,
-                    concurrency=concurrency,
-                    progress=progress,
-                    retry_errors=retry_errors,
-                )
+            result = harness.run_eval_sync(
+                family, examples, agent, out_dir=out, method=factory.method, **options
             )
             stats = getattr(llm, "stats", None)
             replicas = stats() if urls and callable(stats) else None
@@ -427,8 +427,22 @@ def run_math_eval(
             agent.close()
         summary = result.summary
         if replicas is not None:
-            summary["replicas"] = _save_replica_stats(out, name, replicas)
+            summary["replicas"] = _save_replica_stats(out, factory.method, replicas)
     return summary
+
+
+def _checked_methods(methods: str | Sequence[str]) -> list[str]:
+    """The math methods named in ``methods`` (a list, or ``"dotamath,pot"``), checked."""
+    from toolpath.evals.math.tasks import METHODS
+
+    items = methods.split(",") if isinstance(methods, str) else methods
+    names = [m.strip() for m in items if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"
+        )
+    return names
 
 
 def _save_replica_stats(out: Path, method: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -446,40 +460,27 @@ def _save_replica_stats(out: Path, method: str, stats: list[dict[str, Any]]) -> 
 
 def _math_on_ray(
     benchmark: str,
-    methods: list[str],
     examples: list[Example],
-    model: str,
-    urls: tuple[str, ...],
+    factories: list[MathAgentFactory],
+    out: Path,
+    options: RunOptions,
     address: str | None,
     num_workers: int,
-    concurrency: int,
-    out: Path,
-    retry_errors: bool,
-    progress: bool,
 ) -> dict[str, Any]:
     """Each method on one Ray cluster (started once for all of them when not running)."""
     from toolpath.evals.math.tasks import task
 
-    ray = _import_ray()
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     summary: dict[str, Any] = {}
-    try:
-        for name in methods:
+    with _session(_import_ray(), address):
+        for factory in factories:
             result = run_eval_ray_sync(
                 task(benchmark),
                 examples,
-                MathAgentFactory(name, model, urls, kernels=concurrency),
+                factory,
                 out_dir=out,
-                method=name,
+                method=factory.method,
                 num_workers=num_workers,
-                concurrency=concurrency,
-                progress=progress,
-                retry_errors=retry_errors,
+                **options,
             )
             summary = result.summary
-    finally:
-        if started:
-            ray.shutdown()
     return summary

@@ -2,6 +2,7 @@
 
 Messages are plain dicts in the OpenAI chat format, exactly
 ``{"role", "content", "tool_calls"?, "tool_call_id"?}``; there is no second format.
+Generation options are keywords after the messages, typed once by :class:`GenerateOptions`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypedDict, Unpack, runtime_checkable
 
 from toolpath.errors import BackendError
 
@@ -126,13 +135,8 @@ def collect(
     (``name``, the model's, goes into the error for a stream that ends without one)."""
     final: Completion | None = None
     for event in events:
-        if event.delta:
-            on_delta(event.delta)
-        if event.completion is not None:
-            final = event.completion
-    if final is None:
-        raise BackendError(f"{name}: the stream ended without a completion")
-    return final
+        final = _passed(event, on_delta, final)
+    return _final(final, name)
 
 
 async def acollect(
@@ -141,13 +145,58 @@ async def acollect(
     """:func:`collect` for an async stream."""
     final: Completion | None = None
     async for event in events:
-        if event.delta:
-            on_delta(event.delta)
-        if event.completion is not None:
-            final = event.completion
+        final = _passed(event, on_delta, final)
+    return _final(final, name)
+
+
+def _passed(
+    event: StreamEvent, on_delta: Callable[[str], None], final: Completion | None
+) -> Completion | None:
+    """Pass on the event's delta; return the stream's completion so far."""
+    if event.delta:
+        on_delta(event.delta)
+    return final if event.completion is None else event.completion
+
+
+def _final(final: Completion | None, name: str) -> Completion:
     if final is None:
         raise BackendError(f"{name}: the stream ended without a completion")
     return final
+
+
+def as_stream(completion: Completion) -> Iterator[StreamEvent]:
+    """A finished completion as a stream: its whole text as one delta, then the completion."""
+    if completion.content:
+        yield StreamEvent(delta=completion.content)
+    yield StreamEvent(completion=completion)
+
+
+class GenerateOptions(TypedDict, total=False):
+    """The generation options every backend takes, as keywords after the messages:
+    ``model.complete(messages, tools=..., max_tokens=...)``. All are optional."""
+
+    tools: Sequence[ToolSpec] | None
+    """Tools the model may call (``tool_mode="native"`` backends send them to the API)."""
+    response_format: dict[str, Any] | None
+    """An OpenAI ``response_format``, e.g. a JSON schema that constrains the reply."""
+    stop: Sequence[str] | None
+    """Strings that end the reply."""
+    max_tokens: int | None
+    """The most tokens to generate (None: the backend's limit)."""
+    temperature: float
+    """Sampling temperature; 0.0 (greedy) when not given."""
+
+
+def stop_list(stop: Sequence[str] | str | None) -> list[str]:
+    """``stop`` as a list (a lone string is one stop string; None is none)."""
+    return [stop] if isinstance(stop, str) else list(stop or [])
+
+
+def check_options(options: Mapping[str, Any], kind: Any = GenerateOptions) -> None:
+    """Refuse a keyword that is not one of ``kind``'s options (a ``TypedDict`` like
+    :class:`GenerateOptions`), as a misspelt keyword argument is refused."""
+    if unknown := sorted(set(options) - set(kind.__annotations__)):
+        raise TypeError(f"unexpected generation option(s): {', '.join(unknown)}")
 
 
 @runtime_checkable
@@ -158,36 +207,15 @@ class ChatModel(Protocol):
     tool_mode: ToolMode
 
     def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Completion: ...
 
     async def acomplete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Completion: ...
 
     def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Iterator[StreamEvent]: ...
 
     def close(self) -> None: ...
@@ -203,33 +231,25 @@ class ChatModelBase:
     tool_mode: ToolMode = "json"
 
     def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Completion:
         raise NotImplementedError
 
-    async def acomplete(self, messages: Sequence[Message], **kwargs: Any) -> Completion:
-        return await asyncio.to_thread(self.complete, messages, **kwargs)
+    async def acomplete(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Completion:
+        return await asyncio.to_thread(self.complete, messages, **options)
 
-    def stream(self, messages: Sequence[Message], **kwargs: Any) -> Iterator[StreamEvent]:
-        completion = self.complete(messages, **kwargs)
-        if completion.content:
-            yield StreamEvent(delta=completion.content)
-        yield StreamEvent(completion=completion)
+    def stream(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Iterator[StreamEvent]:
+        yield from as_stream(self.complete(messages, **options))
 
     async def astream(
-        self, messages: Sequence[Message], **kwargs: Any
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> AsyncIterator[StreamEvent]:
-        completion = await self.acomplete(messages, **kwargs)
-        if completion.content:
-            yield StreamEvent(delta=completion.content)
-        yield StreamEvent(completion=completion)
+        for event in as_stream(await self.acomplete(messages, **options)):
+            yield event
 
     def close(self) -> None:
         """Release what the backend holds (servers, connections). Safe to call twice."""

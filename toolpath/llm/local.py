@@ -13,12 +13,12 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from toolpath.errors import BackendError, MissingDependencyError
 from toolpath.llm.base import ChatModelBase, Completion, Message, StreamEvent, ToolMode
 from toolpath.llm.models import Progress, resolve
-from toolpath.llm.openai_compat import OpenAICompatModel
+from toolpath.llm.openai_compat import OpenAICompatModel, OpenAIOptions
 
 _SERVERS: dict[tuple[Any, ...], tuple[Any, str]] = {}
 _LOCK = threading.Lock()
@@ -62,7 +62,11 @@ def start_server(
 
 
 class LocalModel(ChatModelBase):
-    """A local GGUF model. ``model`` is a registry name or a path to a .gguf file."""
+    """A local GGUF model. ``model`` is a registry name or a path to a .gguf file.
+
+    Its calls go through :class:`~toolpath.llm.openai_compat.OpenAICompatModel` and take its
+    options (:class:`~toolpath.llm.openai_compat.OpenAIOptions`, ``extra_body`` included).
+    """
 
     tool_mode: ToolMode = "json"
 
@@ -92,17 +96,23 @@ class LocalModel(ChatModelBase):
             name=self.name,
         )
 
-    def complete(self, messages: Sequence[Message], **kwargs: Any) -> Completion:
-        return self._http.complete(messages, **kwargs)
+    def complete(self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]) -> Completion:
+        return self._http.complete(messages, **options)
 
-    async def acomplete(self, messages: Sequence[Message], **kwargs: Any) -> Completion:
-        return await self._http.acomplete(messages, **kwargs)
+    async def acomplete(
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
+    ) -> Completion:
+        return await self._http.acomplete(messages, **options)
 
-    def stream(self, messages: Sequence[Message], **kwargs: Any) -> Iterator[StreamEvent]:
-        return self._http.stream(messages, **kwargs)
+    def stream(
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
+    ) -> Iterator[StreamEvent]:
+        return self._http.stream(messages, **options)
 
-    def astream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[StreamEvent]:
-        return self._http.astream(messages, **kwargs)
+    def astream(
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
+    ) -> AsyncIterator[StreamEvent]:
+        return self._http.astream(messages, **options)
 
     def close(self) -> None:
         """Close this model's HTTP clients; the shared server lives until the process exits."""

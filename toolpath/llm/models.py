@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypedDict, Unpack
 
 from toolpath.errors import ChecksumError, ModelNotFoundError, ModelSpecError
 
@@ -198,13 +198,18 @@ def _check_user_file(spec: str) -> Path:
     return path.resolve()
 
 
-def resolve(
-    name_or_path: str,
-    *,
-    cache: Path | None = None,
-    download: bool = True,
-    progress: Progress | None = None,
-) -> Path:
+class FetchOptions(TypedDict, total=False):
+    """Where :func:`resolve` and :func:`resolve_entry` look for a model, and how."""
+
+    cache: Path | None
+    """The cache folder (default: :func:`cache_dir`)."""
+    download: bool
+    """Whether a model found nowhere may be downloaded (default: True)."""
+    progress: Progress | None
+    """Called with the progress of a verify, join or download."""
+
+
+def resolve(name_or_path: str, **options: Unpack[FetchOptions]) -> Path:
     """The local path of a model: an explicit ``.gguf`` path, or a registry name resolved
     from the cache, the installed part packages, or a download (see :func:`resolve_entry`).
 
@@ -217,7 +222,7 @@ def resolve(
         key not in REGISTRY and key not in ALIASES and os.path.exists(spec)
     ):
         return _check_user_file(spec)
-    return resolve_entry(get_entry(spec), cache=cache, download=download, progress=progress)
+    return resolve_entry(get_entry(spec), **options)
 
 
 def _cached(entry: ModelEntry, path: Path, progress: Progress | None) -> Path | None:

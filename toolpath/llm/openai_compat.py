@@ -17,18 +17,26 @@ import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from toolpath.errors import BackendError, ConfigError, EndpointError, NativeToolsUnsupportedError
-from toolpath.llm.base import ChatModelBase, Completion, Message, StreamEvent, ToolMode, Usage
+from toolpath.llm.base import (
+    ChatModelBase,
+    Completion,
+    GenerateOptions,
+    Message,
+    StreamEvent,
+    ToolMode,
+    Usage,
+    check_options,
+    new_call_id,
+    stop_list,
+)
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
-
-    from toolpath.llm.base import ToolSpec
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -46,6 +54,13 @@ _HINTS = {
     "malformed": "check that the base URL is an OpenAI-compatible /v1 endpoint",
     "empty": "check the server's logs (the prompt may exceed its context)",
 }
+
+
+class OpenAIOptions(GenerateOptions, total=False):
+    """:class:`~toolpath.llm.base.GenerateOptions` plus this backend's own option."""
+
+    extra_body: dict[str, Any] | None
+    """Merged over the model's ``extra_body`` into this request's body."""
 
 
 class _Failure(Exception):
@@ -96,7 +111,7 @@ def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
     fn = raw.get("function") or {}
     args = fn.get("arguments")
     args = args if isinstance(args, str) else json.dumps(args if args is not None else {})
-    call_id = raw.get("id") or "call_" + uuid.uuid4().hex[:12]
+    call_id = raw.get("id") or new_call_id()
     function = {"name": fn.get("name") or "", "arguments": args}
     return {"id": call_id, "type": "function", "function": function}
 
@@ -263,23 +278,18 @@ class OpenAICompatModel(ChatModelBase):
             with contextlib.suppress(RuntimeError):  # another loop runs in this thread
                 loop.run_until_complete(aclient.close())
 
-    def _kwargs(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = 0.0,
-        extra_body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The ``create()`` arguments for one call, with only the parameters that are set."""
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        options = {"tools": list(tools or []), "stop": stops, "max_tokens": max_tokens}
-        options.update(response_format=response_format, temperature=temperature)
-        options["extra_body"] = {**self.extra_body, **(extra_body or {})}
-        sent = {k: v for k, v in options.items() if v is not None and v != [] and v != {}}
+    def _kwargs(self, messages: Sequence[Message], options: OpenAIOptions) -> dict[str, Any]:
+        """The ``create()`` arguments for one call, with only the options that are set."""
+        check_options(options, OpenAIOptions)
+        sent = {
+            "tools": list(options.get("tools") or []),
+            "stop": stop_list(options.get("stop")),
+            "max_tokens": options.get("max_tokens"),
+            "response_format": options.get("response_format"),
+            "temperature": options.get("temperature", 0.0),
+            "extra_body": {**self.extra_body, **(options.get("extra_body") or {})},
+        }
+        sent = {k: v for k, v in sent.items() if v is not None and v != [] and v != {}}
         return {"model": self.model, "messages": list(messages), **sent}
 
     def _classify(self, exc: BaseException) -> _Failure:
@@ -378,22 +388,26 @@ class OpenAICompatModel(ChatModelBase):
             "because part of the reply was already delivered"
         )
 
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
-        extra_body: dict[str, Any] | None = None,
-    ) -> Completion:
+    def _rest(self, first: Any, chunks: Iterator[Any]) -> Iterator[Any]:
+        """A stream's chunks from its ``first``; a failure after it is not retried."""
+        yield first
+        try:
+            yield from chunks
+        except Exception as exc:
+            raise self._broken(exc) from exc
+
+    async def _arest(self, first: Any, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """:meth:`_rest` for an async stream."""
+        yield first
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except Exception as exc:
+            raise self._broken(exc) from exc
+
+    def complete(self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]) -> Completion:
         """One chat completion, retried on transient failures."""
-        kwargs = self._kwargs(
-            messages, tools=tools, response_format=response_format, stop=stop,
-            max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
-        )  # fmt: skip
+        kwargs = self._kwargs(messages, options)
         client = self._sync_client()
 
         def attempt() -> Completion:
@@ -403,9 +417,11 @@ class OpenAICompatModel(ChatModelBase):
 
         return self._retry(kwargs, attempt)
 
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+    async def acomplete(
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
+    ) -> Completion:
         """Async :meth:`complete` (same options) on ``AsyncOpenAI``."""
-        kwargs = self._kwargs(messages, **options)
+        kwargs = self._kwargs(messages, options)
         client = self._async_client()
 
         async def attempt() -> Completion:
@@ -415,13 +431,15 @@ class OpenAICompatModel(ChatModelBase):
 
         return await self._aretry(kwargs, attempt)
 
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamEvent]:
+    def stream(
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
+    ) -> Iterator[StreamEvent]:
         """Stream text deltas, then one event with the whole :class:`Completion`.
 
         Takes :meth:`complete`'s options. Failures before the first chunk are retried like
         :meth:`complete`; later ones raise at once.
         """
-        kwargs = self._kwargs(messages, **options)
+        kwargs = self._kwargs(messages, options)
         kwargs.update(stream=True, stream_options={"include_usage": True})
         client, start = self._sync_client(), time.monotonic()
 
@@ -436,27 +454,21 @@ class OpenAICompatModel(ChatModelBase):
                     raise _Failure("a stream without any chunk", "empty") from None
                 raise
 
-        stream, chunks, chunk = self._retry(kwargs, attempt)
+        stream, chunks, first = self._retry(kwargs, attempt)
         state = _StreamState()
         try:
-            while True:
+            for chunk in self._rest(first, chunks):
                 if text := state.add(chunk):
                     yield StreamEvent(delta=text)
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise self._broken(exc) from exc
         finally:
             stream.close()
         yield StreamEvent(completion=state.completion(start))
 
     async def astream(
-        self, messages: Sequence[Message], **options: Any
+        self, messages: Sequence[Message], **options: Unpack[OpenAIOptions]
     ) -> AsyncIterator[StreamEvent]:
         """Async :meth:`stream` (same options and retries)."""
-        kwargs = self._kwargs(messages, **options)
+        kwargs = self._kwargs(messages, options)
         kwargs.update(stream=True, stream_options={"include_usage": True})
         client, start = self._async_client(), time.monotonic()
 
@@ -471,18 +483,12 @@ class OpenAICompatModel(ChatModelBase):
                     raise _Failure("a stream without any chunk", "empty") from None
                 raise
 
-        stream, chunks, chunk = await self._aretry(kwargs, attempt)
+        stream, chunks, first = await self._aretry(kwargs, attempt)
         state = _StreamState()
         try:
-            while True:
+            async for chunk in self._arest(first, chunks):
                 if text := state.add(chunk):
                     yield StreamEvent(delta=text)
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    raise self._broken(exc) from exc
         finally:
             await stream.close()
         yield StreamEvent(completion=state.completion(start))

@@ -23,10 +23,19 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Unpack
 
 from toolpath.errors import ConfigError, EndpointError
-from toolpath.llm.base import ChatModel, ChatModelBase, Completion, Message, StreamEvent
+from toolpath.llm.base import (
+    ChatModel,
+    ChatModelBase,
+    Completion,
+    GenerateOptions,
+    Message,
+    StreamEvent,
+    as_stream,
+)
 
 _FAILOVER = (EndpointError, ConnectionError, TimeoutError)
 """Errors that say the replica, not the request, is at fault: try another replica."""
@@ -225,90 +234,54 @@ class ReplicaPool(ChatModelBase):
 
     # ----------------------------------------------------------------- the ChatModel calls
 
-    def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
+    def complete(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Completion:
         """One completion from the best replica, moved to another when that one fails."""
         tried: set[int] = set()
         while True:
             i = self._next(tried)
-            try:
-                completion = self._replicas[i].model.complete(messages, **options)
-            except _FAILOVER as exc:
-                self._release(i, error=exc)
-                tried.add(i)
-                continue
-            except BaseException:
-                self._release(i)  # the request's fault (or a cancel), not the replica's
-                raise
-            self._release(i, ok=True)
-            return completion
+            with _Try(self, i):
+                return self._replicas[i].model.complete(messages, **options)
+            tried.add(i)
 
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+    async def acomplete(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Completion:
         """Async :meth:`complete`."""
         tried: set[int] = set()
         while True:
             i = await self._anext(tried)
-            try:
-                completion = await self._replicas[i].model.acomplete(messages, **options)
-            except _FAILOVER as exc:
-                self._release(i, error=exc)
-                tried.add(i)
-                continue
-            except BaseException:
-                self._release(i)
-                raise
-            self._release(i, ok=True)
-            return completion
+            with _Try(self, i):
+                return await self._replicas[i].model.acomplete(messages, **options)
+            tried.add(i)
 
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamEvent]:
+    def stream(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Iterator[StreamEvent]:
         """Stream from the best replica; moved to another only before the first event."""
         tried: set[int] = set()
         while True:
             i = self._next(tried)
-            started, ok = False, False
-            error: BaseException | None = None
-            try:
+            with _Try(self, i) as attempt:
                 for event in self._replicas[i].model.stream(messages, **options):
-                    started = True
+                    attempt.started = True
                     yield event
-                ok = True
                 return
-            except _FAILOVER as exc:
-                error = exc
-                if started:
-                    raise
-            finally:
-                self._release(i, ok=ok, error=error)
             tried.add(i)
 
     async def astream(
-        self, messages: Sequence[Message], **options: Any
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> AsyncIterator[StreamEvent]:
         """Async :meth:`stream`, with the same fail-over rule."""
         tried: set[int] = set()
         while True:
             i = await self._anext(tried)
-            model = self._replicas[i].model
-            started, ok = False, False
-            error: BaseException | None = None
-            try:
-                if isinstance(model, ChatModelBase):
-                    async for event in model.astream(messages, **options):
-                        started = True
-                        yield event
-                else:  # a bare ChatModel: stream its async completion in one piece
-                    completion = await model.acomplete(messages, **options)
-                    started = True
-                    if completion.content:
-                        yield StreamEvent(delta=completion.content)
-                    yield StreamEvent(completion=completion)
-                ok = True
+            with _Try(self, i) as attempt:
+                async for event in _astream(self._replicas[i].model, messages, options):
+                    attempt.started = True
+                    yield event
                 return
-            except _FAILOVER as exc:
-                error = exc
-                if started:
-                    raise
-            finally:
-                self._release(i, ok=ok, error=error)
             tried.add(i)
 
     def close(self) -> None:
@@ -327,6 +300,46 @@ class ReplicaPool(ChatModelBase):
 
     def __repr__(self) -> str:
         return f"ReplicaPool({[r.label for r in self._replicas]!r})"
+
+
+class _Try:
+    """One try of a request on replica ``i`` of ``pool``; leaving the block gives back its slot.
+
+    A normal end counts as an answer. A fail-over error counts against the replica and, when
+    nothing was yielded yet (``started`` is false), is swallowed so that the caller moves on
+    to another replica. Any other error (the request's fault, or a cancel) says nothing
+    about the replica's health and propagates.
+    """
+
+    def __init__(self, pool: ReplicaPool, i: int) -> None:
+        self.pool, self.i, self.started = pool, i, False
+
+    def __enter__(self) -> _Try:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is None:
+            self.pool._release(self.i, ok=True)
+            return False
+        if isinstance(exc, _FAILOVER):
+            self.pool._release(self.i, error=exc)
+            return not self.started
+        self.pool._release(self.i)
+        return False
+
+
+async def _astream(
+    model: ChatModel, messages: Sequence[Message], options: GenerateOptions
+) -> AsyncIterator[StreamEvent]:
+    """A model's async stream; a bare ChatModel's async completion comes in one piece."""
+    if isinstance(model, ChatModelBase):
+        async for event in model.astream(messages, **options):
+            yield event
+    else:
+        for event in as_stream(await model.acomplete(messages, **options)):
+            yield event
 
 
 def parse_endpoints(endpoints: str | Sequence[str]) -> list[str]:

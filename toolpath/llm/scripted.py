@@ -10,10 +10,19 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from toolpath.errors import BackendError
-from toolpath.llm.base import ChatModelBase, Completion, Message, ToolCall, ToolMode, Usage
+from toolpath.llm.base import (
+    ChatModelBase,
+    Completion,
+    GenerateOptions,
+    Message,
+    ToolCall,
+    ToolMode,
+    Usage,
+    check_options,
+)
 
 Reply = str | Message | Completion | ToolCall | Callable[[Sequence[Message]], Any]
 """What a script entry may be: reply text, an assistant message, a whole completion, a
@@ -32,6 +41,20 @@ class Request:
     max_tokens: int | None
     temperature: float
 
+    @classmethod
+    def of(cls, messages: Sequence[Message], options: GenerateOptions) -> Request:
+        """The record of a request: copies of its messages and its options."""
+        check_options(options)
+        tools, stop = options.get("tools"), options.get("stop")
+        return cls(
+            messages=[dict(m) for m in messages],
+            tools=list(tools) if tools is not None else None,
+            response_format=options.get("response_format"),
+            stop=list(stop) if stop is not None else None,
+            max_tokens=options.get("max_tokens"),
+            temperature=options.get("temperature", 0.0),
+        )
+
 
 @dataclass
 class ScriptedModel(ChatModelBase):
@@ -48,26 +71,10 @@ class ScriptedModel(ChatModelBase):
     _next: int = 0
 
     def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[dict[str, Any]] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Completion:
         start = time.perf_counter()
-        self.requests.append(
-            Request(
-                messages=[dict(m) for m in messages],
-                tools=list(tools) if tools is not None else None,
-                response_format=response_format,
-                stop=list(stop) if stop is not None else None,
-                max_tokens=max_tokens,
-                temperature=temperature,
-            )
-        )
+        self.requests.append(Request.of(messages, options))
         if self._next >= len(self.replies):
             if not (self.cycle and self.replies):
                 raise BackendError(

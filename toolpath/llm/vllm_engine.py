@@ -30,11 +30,14 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from toolpath.errors import BackendError, ConfigError, MissingDependencyError, ModelNotFoundError
-from toolpath.llm.base import ChatModelBase, Completion, Message, StreamEvent, ToolMode, ToolSpec
+from toolpath.llm.base import ChatModelBase, StreamEvent, check_options, stop_list
 from toolpath.llm.vllm_batch import BatchStats, EngineLoop, OnDelta, Request
+
+if TYPE_CHECKING:
+    from toolpath.llm.base import Completion, GenerateOptions, Message, ToolMode, ToolSpec
 
 DEFAULT_BATCH_WINDOW_S = 0.005
 INSTALL_HINT = (
@@ -269,27 +272,28 @@ class VLLMModel(ChatModelBase):
     def _request(
         self,
         messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        options: GenerateOptions,
         on_delta: OnDelta | None = None,
     ) -> tuple[EngineLoop, Request]:
+        """Hand one request to the engine loop: the prompt through the chat template, the
+        options as ``SamplingParams``."""
+        check_options(options)
         from vllm import SamplingParams
 
         loop = self._live().loop
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        options: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
-        if stops:
-            options["stop"] = stops
-        if (constraint := structured_outputs(response_format)) is not None:
-            options["structured_outputs"] = constraint
+        sampling: dict[str, Any] = {
+            "temperature": options.get("temperature", 0.0),
+            "max_tokens": options.get("max_tokens"),
+        }
+        if stops := stop_list(options.get("stop")):
+            sampling["stop"] = stops
+        if (constraint := structured_outputs(options.get("response_format"))) is not None:
+            sampling["structured_outputs"] = constraint
         try:
-            params = SamplingParams(**options)
+            params = SamplingParams(**sampling)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{self.name}: bad sampling options {options}: {exc}") from exc
+            raise ConfigError(f"{self.name}: bad sampling options {sampling}: {exc}") from exc
+        tools = options.get("tools")
         req = Request(
             id=f"tp-{next(_COUNTER)}",
             prompt=self.render(messages, tools),
@@ -301,20 +305,10 @@ class VLLMModel(ChatModelBase):
         return loop, req
 
     def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-        stop: Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float = 0.0,
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> Completion:
         """One chat completion; blocks until the engine loop has finished it."""
-        loop, req = self._request(
-            messages, tools=tools, response_format=response_format, stop=stop,
-            max_tokens=max_tokens, temperature=temperature,
-        )  # fmt: skip
+        loop, req = self._request(messages, options)
         try:
             return req.future.result()
         except BaseException:
@@ -322,22 +316,26 @@ class VLLMModel(ChatModelBase):
                 loop.abort(req.id)
             raise
 
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+    async def acomplete(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Completion:
         """Async :meth:`complete` (same options); cancelling it aborts the request."""
-        loop, req = self._request(messages, **options)
+        loop, req = self._request(messages, options)
         try:
             return await asyncio.wrap_future(req.future)
         except asyncio.CancelledError:
             loop.abort(req.id)
             raise
 
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[StreamEvent]:
+    def stream(
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
+    ) -> Iterator[StreamEvent]:
         """Text deltas as the engine produces them, then one event with the Completion.
 
         Closing the generator early aborts the request.
         """
         pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        loop, req = self._request(messages, on_delta=pieces.put, **options)
+        loop, req = self._request(messages, options, pieces.put)
         req.future.add_done_callback(lambda _: pieces.put(None))
         try:
             while (piece := pieces.get()) is not None:
@@ -348,7 +346,7 @@ class VLLMModel(ChatModelBase):
                 loop.abort(req.id)
 
     async def astream(
-        self, messages: Sequence[Message], **options: Any
+        self, messages: Sequence[Message], **options: Unpack[GenerateOptions]
     ) -> AsyncIterator[StreamEvent]:
         """Async :meth:`stream` (same options)."""
         aloop = asyncio.get_running_loop()
@@ -357,7 +355,7 @@ class VLLMModel(ChatModelBase):
         def put(piece: str | None) -> None:
             aloop.call_soon_threadsafe(pieces.put_nowait, piece)
 
-        loop, req = self._request(messages, on_delta=put, **options)
+        loop, req = self._request(messages, options, put)
         req.future.add_done_callback(lambda _: put(None))
         try:
             while (piece := await pieces.get()) is not None:

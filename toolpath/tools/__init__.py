@@ -1,6 +1,13 @@
 """Tools agents can call: the :class:`Tool` type, the :func:`tool` decorator, and built-ins.
 
-``get_tools(["calculator"])`` looks built-in tools up by name (the CLI's ``--tools``).
+``get_tools(["calculator"])`` looks built-in tools up by name (the CLI's ``--tools``). The
+tool families live in subpackages: :mod:`toolpath.tools.code` (the sandboxed Python kernel),
+:mod:`toolpath.tools.catalog` (many tools from catalog files), :mod:`toolpath.tools.image`
+(CoSTA*'s image operations) and :mod:`toolpath.tools.web` (the browser and its actions).
+
+Unlike the other packages, this one imports its names eagerly: the built-in ``calculator``
+tool has the name of its module, and only an eager import keeps ``toolpath.tools.calculator``
+the tool rather than the module. It costs only pydantic (``toolpath.tools.base``).
 """
 
 from __future__ import annotations

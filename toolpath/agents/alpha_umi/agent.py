@@ -23,10 +23,12 @@ an empty reply it is asked again, and at the step cap the summarizer is told the
 The history is the GLPFT conversation of :mod:`toolpath.agents.alpha_umi.format` (state key
 ``conversation``), so a run's state feeds the static evaluation and the SFT export unchanged.
 
-Result state: ``answer``, ``status`` and a ``trace`` with one entry per node run (role nodes
-name their model). Status values:
+The nodes are the methods of :class:`AlphaUMiSteps`; :func:`alpha_umi_agent` wires them.
 
-``answered``    the summarizer answered after ``Next: conclusion``;
+Result state: ``answer``, ``status`` and a ``trace`` with one entry per node run (role nodes
+name their model). Status values (:data:`~toolpath.agents.base.Status`):
+
+``done``        the summarizer answered after ``Next: conclusion``;
 ``gave_up``     the planner said ``Next: give up``; the answer is
                 ``"Could not complete the task: <the planner's reason>"``;
 ``step_limit``  the planner still wanted a tool after ``max_steps`` planner turns; the
@@ -43,7 +45,9 @@ import operator
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
@@ -58,17 +62,24 @@ from toolpath.agents.alpha_umi.format import (
     role_messages,
     turn,
 )
-from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
-from toolpath.errors import ConfigError, ToolError
+from toolpath.agents.base import (
+    AgentGraph,
+    Status,
+    as_model,
+    execute_calls,
+    finish,
+    generate,
+    model_record,
+    tool_record,
+)
+from toolpath.agents.toolcall import model_first, reply_schema
+from toolpath.errors import ConfigError
 from toolpath.llm.base import ChatModel, Message, user
-from toolpath.agents.toolcall import reply_schema
 from toolpath.tools.base import Tool, as_tools
 
 if TYPE_CHECKING:
     from toolpath.retrieval.api_retriever import Retriever
     from toolpath.retrieval.demos import Demo, DemoSelector
-
-Status = Literal["running", "answered", "gave_up", "step_limit", "failed"]
 
 GAVE_UP = "Could not complete the task: {reason}"
 OBSERVED = (
@@ -83,6 +94,7 @@ OUT_OF_STEPS = (
     "The step limit was reached before the task was finished. Answer from the observations "
     "above; if they do not answer the task, say what is still missing."
 )
+REPEATED = "\n(This exact call was made before; its result is above.)"
 CALLER_JSON = (
     'Reply with one JSON object: {"tool": "<tool name>", "arguments": {...}}. '
     "It is recorded as the Action and Action Input."
@@ -124,11 +136,13 @@ class AlphaUMiState(TypedDict, total=False):
     status: Status
     run_start: int
     trace: Annotated[list[dict[str, Any]], operator.add]
+    """:class:`~toolpath.agents.base.TraceRecord` entries, some with a node's own keys
+    (``tools``/``demos`` of retrieve, ``next``/``tagged``/``empty`` of the planner)."""
 
 
 def alpha_umi_agent(
-    tools: Sequence[Tool | Any] = (),
     model: ChatModel | str | None = None,
+    tools: Sequence[Tool | Any] = (),
     *,
     planner: ChatModel | str | None = None,
     caller: ChatModel | str | None = None,
@@ -147,48 +161,95 @@ def alpha_umi_agent(
 ) -> AgentGraph:
     """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
 
-    ``planner``, ``caller`` and ``summarizer`` are ChatModels or specs (``"local:..."``);
-    a role not given runs on ``model`` (``None``: the default local model). Specs that are
-    equal load one model. ``tools`` is the catalog (Tools, typed functions or a
-    :class:`~toolpath.tools.catalog.formats.Catalog`); with a ``retriever``
-    (:class:`~toolpath.retrieval.api_retriever.APIRetriever` or ``BM25Retriever``) only its
-    top ``k_tools`` for the task reach the prompts, and its catalog is callable too.
-
-    ``demos``: a :class:`~toolpath.retrieval.demos.DemoSelector` (it picks its own ``k``), or a
-    list of ``{"task", "calls"}`` demos: with an ``APIRetriever`` they go through a selector of
-    ``k_demos``; otherwise the first ``k_demos`` that call a shown tool, then the rest, in order.
-
-    ``max_steps`` caps planner turns; ``max_empty`` bounds retries of an empty planner reply.
-    Each role has its own token budget and runs at temperature 0. ``caller_json`` constrains
-    the caller's reply to ``{"tool", "arguments"}`` JSON (for ``tool_mode="json"`` models such
-    as llama.cpp); the caller turn is still recorded as ``Action:`` / ``Action Input:`` text.
-
+    ``planner``, ``caller`` and ``summarizer`` are ChatModels or specs; a role not given runs on
+    ``model`` (``None``: the default local model); equal specs load one model. ``tools`` is the
+    catalog (Tools, functions or a Catalog); with a ``retriever`` only its top ``k_tools`` reach
+    the prompts (its catalog is callable too). ``demos``: a ``DemoSelector`` or a list of
+    ``{"task", "calls"}`` (:func:`demo_chooser`). ``max_steps`` caps planner turns, ``max_empty``
+    retries of an empty planner reply; each role has its own token budget. ``caller_json``
+    constrains the caller to ``{"tool", "arguments"}`` JSON (for ``tool_mode="json"`` models).
     Invoke with a question string or ``{"conversation": [{"from": "user", "value": ...}]}``.
     """
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ConfigError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if not isinstance(k_tools, int) or k_tools < 1:
-        raise ConfigError(f"k_tools must be a positive integer, got {k_tools!r}")
-    roles, owned = _role_models(model, planner=planner, caller=caller, summarizer=summarizer)
-    plan_llm, call_llm, sum_llm = roles["planner"], roles["caller"], roles["summarizer"]
-    catalog = _catalog(tools)
-    by_name = {t.name: t for t in catalog}
-    if retriever is not None:  # the retriever's catalog is callable too
-        for t in retriever.tools:
-            by_name.setdefault(t.name, t)
-    choose_demos = _demo_chooser(demos, retriever, k_demos)
+    model, tools = model_first("alpha_umi_agent", model, tools)
+    positive(max_steps=max_steps, k_tools=k_tools)
+    roles, owned = role_models(model, planner=planner, caller=caller, summarizer=summarizer)
+    s = AlphaUMiSteps(
+        roles,
+        tool_list(tools),
+        retriever,
+        demo_chooser(demos, retriever, k_demos),
+        k_tools=k_tools,
+        max_steps=max_steps,
+        max_empty=max_empty,
+        tokens=dict(planner=planner_tokens, caller=caller_tokens, summarizer=summarizer_tokens),
+        caller_json=caller_json,
+    )
+    g = StateGraph(AlphaUMiState)
+    g.add_node("retrieve", s.retrieve)
+    g.add_node("planner", s.plan)
+    g.add_node("caller", s.call)
+    g.add_node("tool", s.run_tool)
+    g.add_node("summarizer", s.summarize)
+    g.add_edge(START, "retrieve")
+    g.add_edge("retrieve", "planner")
+    g.add_conditional_edges("planner", after_planner, ["caller", "summarizer", "planner", END])
+    g.add_edge("caller", "tool")
+    g.add_edge("tool", "planner")
+    g.add_edge("summarizer", END)
+    return finish(
+        g.compile(checkpointer=checkpointer), task_input, on_close=partial(close_all, owned)
+    )
 
-    def shown(state: AlphaUMiState) -> list[Tool]:
-        return [by_name[n] for n in state.get("tools", [])]
 
-    def ask(
-        llm: ChatModel, node: str, messages: list[Message], max_tokens: int, **kwargs: Any
-    ) -> tuple[str, dict[str, Any]]:
-        """One role call (tokens streamed under the role's node); its text and trace entry."""
-        c = generate(llm, messages, node=node, max_tokens=max_tokens, temperature=0, **kwargs)
-        return c.content or "", {**model_record(node, c), "model": llm.name}
+def task_input(question: str) -> dict[str, Any]:
+    """The input state for a question string."""
+    return {"conversation": [turn("user", question)]}
 
-    def retrieve(state: AlphaUMiState) -> dict[str, Any]:
+
+def no_demos(_task: str, _shown: list[Tool]) -> list[Demo]:
+    """No demonstrations (the default demo chooser)."""
+    return []
+
+
+@dataclass
+class AlphaUMiSteps:
+    """The α-UMi nodes, with the role models, the catalog and the options; each takes the state
+    and returns its update, so a test can call one alone."""
+
+    roles: dict[str, ChatModel]
+    """The ``planner``, ``caller`` and ``summarizer`` models."""
+    catalog: list[Tool]
+    retriever: Retriever | None = None
+    choose_demos: Callable[[str, list[Tool]], list[Demo]] = no_demos
+    k_tools: int = 6
+    max_steps: int = 8
+    max_empty: int = 2
+    tokens: dict[str, int] = field(
+        default_factory=lambda: {"planner": 192, "caller": 128, "summarizer": 256}
+    )
+    """Each role's token budget."""
+    caller_json: bool = False
+    by_name: dict[str, Tool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {t.name: t for t in self.catalog}
+        if self.retriever is not None:  # the retriever's catalog is callable too
+            for t in self.retriever.tools:
+                self.by_name.setdefault(t.name, t)
+
+    def shown(self, state: AlphaUMiState) -> list[Tool]:
+        """The tools the roles see in this run."""
+        return [self.by_name[n] for n in state.get("tools", [])]
+
+    def ask(self, role: str, messages: list[Message], **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        """One role call (tokens streamed under the role's node); its text and trace record."""
+        llm = self.roles[role]
+        c = generate(
+            llm, messages, node=role, max_tokens=self.tokens[role], temperature=0, **kwargs
+        )
+        return c.content or "", dict(model_record(role, c, llm.name))
+
+    def retrieve(self, state: AlphaUMiState) -> dict[str, Any]:
         """Reset the run's bookkeeping, pick the tools and demos the roles see for the task."""
         conversation = state.get("conversation", [])
         if not conversation or conversation[-1].get("from") != "user":
@@ -198,16 +259,16 @@ def alpha_umi_agent(
             )
         task = conversation[-1]["value"]
         start = time.perf_counter()
-        if retriever is not None:
-            picked = [t for t, _ in retriever.retrieve(task, k_tools)]
+        if self.retriever is not None:
+            picked = [t for t, _ in self.retriever.retrieve(task, self.k_tools)]
         else:
-            picked = list(catalog)
-        chosen = choose_demos(task, picked)
+            picked = list(self.catalog)
+        chosen = self.choose_demos(task, picked)
         record = {
             "node": "retrieve",
+            "seconds": time.perf_counter() - start,
             "tools": [t.name for t in picked],
             "demos": len(chosen),
-            "latency_s": time.perf_counter() - start,
         }
         return {
             "question": task,
@@ -224,20 +285,22 @@ def alpha_umi_agent(
             "trace": [record],
         }
 
-    def plan(state: AlphaUMiState) -> dict[str, Any]:
+    def plan(self, state: AlphaUMiState) -> dict[str, Any]:
         """The planner's thought and its Next tag; an empty reply is retried."""
-        messages = role_messages("planner", shown(state), state["conversation"], state["demos"])
+        messages = role_messages(
+            "planner", self.shown(state), state["conversation"], state["demos"]
+        )
         if state.get("observed"):  # small models otherwise call the same tool again
             messages.append(user(OBSERVED.format(tool=state["observed"])))
         empty = state.get("empty", 0)
         if empty:
             messages.append(user(EMPTY_RETRY))
-        raw, record = ask(plan_llm, "planner", messages, planner_tokens, stop=PLANNER_STOP)
-        text = _own_turn(raw)
+        raw, record = self.ask("planner", messages, stop=PLANNER_STOP)
+        text = own_turn(raw)
         if not text:
             empty += 1
             record["empty"] = True
-            status: Status = "failed" if empty > max_empty else "running"
+            status: Status = "failed" if empty > self.max_empty else "running"
             return {"empty": empty, "next": None, "status": status, "trace": [record]}
         thought, tag = parse_next(text)
         steps = state.get("steps", 0) + 1
@@ -254,72 +317,65 @@ def alpha_umi_agent(
         if tag == "give up":
             reason = thought or "the planner gave up without saying why"
             update.update(answer=GAVE_UP.format(reason=reason), status="gave_up")
-        elif tag == "caller" and steps >= max_steps:
+        elif tag == "caller" and steps >= self.max_steps:
             update["status"] = "step_limit"
         return update
 
-    def call(state: AlphaUMiState) -> dict[str, Any]:
+    def call(self, state: AlphaUMiState) -> dict[str, Any]:
         """The caller's ``Action:`` / ``Action Input:`` for the planner's last thought."""
-        tools_now = shown(state)
+        tools_now = self.shown(state)
         messages = role_messages("caller", tools_now, state["conversation"], state["demos"])
-        constrained = caller_json and call_llm.tool_mode == "json" and bool(tools_now)
-        if constrained:
+        if self.caller_json and self.roles["caller"].tool_mode == "json" and tools_now:
             messages.append(user(CALLER_JSON))
-            raw, record = ask(
-                call_llm,
-                "caller",
-                messages,
-                caller_tokens,
-                response_format=reply_schema(tools_now, allow_final=False),
-            )
-            name, args, problem = _read_json_call(raw)
+            schema = reply_schema(tools_now, allow_final=False)
+            raw, record = self.ask("caller", messages, response_format=schema)
+            name, args, problem = read_json_call(raw)
         else:
-            raw, record = ask(call_llm, "caller", messages, caller_tokens, stop=CALLER_STOP)
-            name, args, problem = parse_action(_own_turn(raw))
-        value = format_action(name, args) if name and args is not None else _own_turn(raw)
+            raw, record = self.ask("caller", messages, stop=CALLER_STOP)
+            name, args, problem = parse_action(own_turn(raw))
+        value = format_action(name, args) if name and args is not None else own_turn(raw)
         record["tool"] = name
         if problem:
             record["error"] = problem
         pending: PendingCall = {"name": name, "arguments": args, "problem": problem}
         return {"conversation": [turn("caller", value)], "call": pending, "trace": [record]}
 
-    def run_tool(state: AlphaUMiState) -> dict[str, Any]:
+    def run_tool(self, state: AlphaUMiState) -> dict[str, Any]:
         """Run the call and record what came back; every failure is an observation."""
         pending = state.get("call") or {"name": None, "arguments": None, "problem": "no call"}
         name, args = pending["name"], pending["arguments"]
-        start = time.perf_counter()
-        ok = False
         if pending["problem"] is not None or name is None or args is None:
             text = f"Error: the call could not be read: {pending['problem']}."
-        elif name not in by_name:
-            text = _unknown_tool(name, state.get("tools", []))
+            record = tool_record("tool", name, 0.0, False, text)
+        elif name not in self.by_name:
+            text = unknown_tool(name, state.get("tools", []))
+            record = tool_record("tool", name, 0.0, False, text)
         else:
-            try:
-                text, ok = by_name[name].run(args), True
-            except ToolError as exc:
-                text = f"Error: {exc}"
-            if _repeated(state, name, args):
-                text += "\n(This exact call was made before; its result is above.)"
-        record = {"node": "tool", "tool": name, "ok": ok, "latency_s": time.perf_counter() - start}
+            raw = {"id": "", "function": {"name": name, "arguments": args}}
+            outcome = execute_calls([raw], self.by_name)[0]
+            text = outcome.result if outcome.ok else f"Error: {outcome.error}"
+            if repeated(state, name, args):
+                text += REPEATED
+            record = outcome.record("tool")
         return {
             "conversation": [turn("observation", text)],
             "call": None,
-            "observed": name if ok else None,
+            "observed": name if record["ok"] else None,
             "trace": [record],
         }
 
-    def summarize(state: AlphaUMiState) -> dict[str, Any]:
+    def summarize(self, state: AlphaUMiState) -> dict[str, Any]:
         """The final answer from the observations."""
-        messages = role_messages("summarizer", shown(state), state["conversation"])
+        messages = role_messages("summarizer", self.shown(state), state["conversation"])
         cut_short = state.get("status") == "step_limit"
         if cut_short:
             messages.append(user(OUT_OF_STEPS))
-        raw, record = ask(sum_llm, "summarizer", messages, summarizer_tokens, stop=SUMMARIZER_STOP)
-        text = _own_turn(raw)
+        raw, record = self.ask("summarizer", messages, stop=SUMMARIZER_STOP)
+        text = own_turn(raw)
         if not text:
             record["empty"] = True
             return {"answer": None, "status": "failed", "trace": [record]}
-        status: Status = "step_limit" if cut_short else "answered"
+        status: Status = "step_limit" if cut_short else "done"
         return {
             "conversation": [turn("conclusion", text)],
             "answer": text,
@@ -327,39 +383,33 @@ def alpha_umi_agent(
             "trace": [record],
         }
 
-    def after_planner(state: AlphaUMiState) -> str:
-        status = state.get("status")
-        if status in ("gave_up", "failed"):
-            return END
-        if status == "step_limit":
-            return "summarizer"
-        tag = state.get("next")
-        if tag is None:
-            return "planner"
-        return "caller" if tag == "caller" else "summarizer"
 
-    g = StateGraph(AlphaUMiState)
-    g.add_node("retrieve", retrieve)
-    g.add_node("planner", plan)
-    g.add_node("caller", call)
-    g.add_node("tool", run_tool)
-    g.add_node("summarizer", summarize)
-    g.add_edge(START, "retrieve")
-    g.add_edge("retrieve", "planner")
-    g.add_conditional_edges("planner", after_planner, ["caller", "summarizer", "planner", END])
-    g.add_edge("caller", "tool")
-    g.add_edge("tool", "planner")
-    g.add_edge("summarizer", END)
-
-    def close() -> None:
-        for llm in owned:
-            llm.close()
-
-    compiled = g.compile(checkpointer=checkpointer)
-    return finish(compiled, lambda q: {"conversation": [turn("user", q)]}, on_close=close)
+def after_planner(state: AlphaUMiState) -> str:
+    """Where a planner turn leads (see the module docstring)."""
+    status = state.get("status")
+    if status in ("gave_up", "failed"):
+        return END
+    if status == "step_limit":
+        return "summarizer"
+    tag = state.get("next")
+    if tag is None:
+        return "planner"
+    return "caller" if tag == "caller" else "summarizer"
 
 
-def _read_json_call(text: str) -> tuple[str | None, dict[str, Any] | None, str | None]:
+def positive(**values: Any) -> None:
+    """Raise :class:`ConfigError` unless every value is a positive integer."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def close_all(models: Sequence[ChatModel]) -> None:
+    for llm in models:
+        llm.close()
+
+
+def read_json_call(text: str) -> tuple[str | None, dict[str, Any] | None, str | None]:
     """A constrained caller reply ``{"tool", "arguments"}`` read like :func:`parse_action`."""
     try:
         value = json.loads(text)
@@ -373,7 +423,7 @@ def _read_json_call(text: str) -> tuple[str | None, dict[str, Any] | None, str |
     return value["tool"], args, None
 
 
-def _own_turn(text: str) -> str:
+def own_turn(text: str) -> str:
     """A role's reply without a leading ``role:`` label, cut where it starts writing another
     turn (small models continue the transcript)."""
     text = _ROLE_LINE.sub("", text.strip(), count=1) if _ROLE_LINE.match(text) else text
@@ -381,7 +431,7 @@ def _own_turn(text: str) -> str:
     return (text[: nxt.start()] if nxt else text).strip()
 
 
-def _unknown_tool(name: str, shown: Sequence[str]) -> str:
+def unknown_tool(name: str, shown: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, shown, n=3, cutoff=0.4)
     if close:
         return f"Error: there is no tool named '{name}'. Did you mean: {', '.join(close)}?"
@@ -389,14 +439,14 @@ def _unknown_tool(name: str, shown: Sequence[str]) -> str:
     return f"Error: there is no tool named '{name}'. The tools are: {listed}."
 
 
-def _repeated(state: AlphaUMiState, name: str, args: dict[str, Any]) -> bool:
+def repeated(state: AlphaUMiState, name: str, args: dict[str, Any]) -> bool:
     """Whether this run's caller made exactly this call before (the last caller turn is it)."""
     current = format_action(name, args)
     turns = state["conversation"][state.get("run_start", 0) : -1]
     return any(t["from"] == "caller" and t["value"] == current for t in turns)
 
 
-def _catalog(tools: Sequence[Tool | Any]) -> list[Tool]:
+def tool_list(tools: Sequence[Tool | Any]) -> list[Tool]:
     """The callable tools (a Catalog's, or a list's; functions are wrapped by ``as_tools``).
     A list of uniquely named Tools is taken as it is (``as_tools`` is quadratic in its size)."""
     items = list(getattr(tools, "tools", tools))
@@ -405,7 +455,7 @@ def _catalog(tools: Sequence[Tool | Any]) -> list[Tool]:
     return as_tools(items)
 
 
-def _role_models(
+def role_models(
     model: ChatModel | str | None, **given: ChatModel | str | None
 ) -> tuple[dict[str, ChatModel], list[ChatModel]]:
     """One ChatModel per role (the default ``model`` where a role is not given); equal specs
@@ -425,12 +475,14 @@ def _role_models(
     return roles, owned
 
 
-def _demo_chooser(
+def demo_chooser(
     demos: DemoSelector | Sequence[Demo] | None, retriever: Retriever | None, k: int
 ) -> Callable[[str, list[Tool]], list[Demo]]:
-    """How the demos for a task are picked (see :func:`alpha_umi_agent`)."""
+    """How the demos for a task are picked: a ``DemoSelector`` picks its own ``k``; a list of
+    demos goes through a selector of ``k`` with an ``APIRetriever``, otherwise the first ``k``
+    that call a shown tool are taken, then the rest, in order."""
     if demos is None:
-        return lambda _task, _tools: []
+        return no_demos
     from toolpath.retrieval.api_retriever import APIRetriever
     from toolpath.retrieval.demos import DemoSelector, check_demo
 

@@ -17,18 +17,30 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish, generate, model_record
+from toolpath.agents.base import (
+    AgentGraph,
+    Status,
+    TraceRecord,
+    as_model,
+    finish,
+    generate,
+    model_record,
+    tool_record,
+)
 from toolpath.agents.costa.search import (
+    Search,
     Step,
     Subtask,
     SubtaskTree,
     ToolInfo,
     astar,
+    check_alpha,
     exhaustive,
     greedy,
     prune,
@@ -40,7 +52,9 @@ from toolpath.llm.base import ChatModel, assistant, system, user
 
 
 class Domain(Protocol):
-    """What CoSTA* needs from a tool domain (see :mod:`toolpath.agents.costa.image`)."""
+    """What CoSTA* needs from a tool domain (see :mod:`toolpath.agents.costa.image`). A domain
+    may also name the classes of its working objects (``context_types``), so that a
+    checkpointer which loads only the types it is told of stores them too."""
 
     subtask_schemas: Mapping[str, Mapping[str, Any]]
     tools: Sequence[ToolInfo]
@@ -58,14 +72,15 @@ class CostaState(TypedDict, total=False):
     request: str
     context: Any  # the domain's working object, e.g. an ImageState
     tree: list[dict[str, Any]]
+    tree_request: str  # the request that ``tree`` was given or built for
     plan: list[Step]
     executed: list[Step]
     attempts: list[dict[str, Any]]
     expanded: int
     replans: int
-    status: str
+    status: Status
     reason: str | None
-    trace: list[dict[str, Any]]
+    trace: list[TraceRecord]
 
 
 PROMPT = """Split the user's request into subtasks for tools. Reply with JSON only:
@@ -76,38 +91,33 @@ A subtask's parents are the subtasks that must happen before it; steps said in o
 
 Example: {example}"""
 
+SEARCHES: dict[str, Search] = {
+    "astar": astar,
+    "ucs": uniform_cost,
+    "exhaustive": exhaustive,
+    "greedy": greedy,
+}
 
-def costa_agent(
-    model: ChatModel | str | None = None,
-    *,
-    domain: Domain | None = None,
-    alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    table_path: str | Path | None = None,
-    max_replans: int = 10,
-    search: str = "astar",
-) -> AgentGraph:
-    """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
-    image domain the context is an :class:`~toolpath.tools.image.ops.ImageState`); the result
-    state has the executed path (``executed``: real cost and quality per step), every
-    ``attempts`` entry with its verifier score, ``expanded`` nodes and ``replans``.
-    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
-    baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
-    single-step tool, no search). A ``tree`` already in the input skips the model."""
-    if not 0.0 <= alpha <= 2.0:
-        raise ConfigError(f"alpha must be in [0, 2], got {alpha}")
-    if search not in SEARCHES:
-        raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
-    llm = as_model(model)
-    if domain is None:
-        from toolpath.agents.costa.image import ImageDomain
 
-        domain = ImageDomain()
-    dom: Domain = domain
-    table = CostTable.load(table_path, dom.priors()) if table_path else CostTable(dom.priors())
+@dataclass(eq=False)
+class CostaSteps:
+    """CoSTA*'s nodes and routes, each callable alone on a :class:`CostaState`: the model, the
+    domain, the cost table (learned into, and saved to ``table_path`` after every step) and
+    the search options."""
 
-    def build_tree(state: CostaState) -> dict[str, Any]:
+    model: ChatModel
+    domain: Domain
+    table: CostTable
+    find: Search = astar
+    alpha: float = 1.0
+    q_threshold: float = 0.8
+    max_replans: int = 10
+    table_path: str | Path | None = None
+
+    def build_tree(self, state: CostaState) -> dict[str, Any]:
+        request = state["request"]
         fresh = {
+            "tree_request": request,
             "executed": [],
             "attempts": [],
             "expanded": 0,
@@ -115,36 +125,35 @@ def costa_agent(
             "status": "running",
             "reason": None,
         }
-        if state.get("tree"):  # given (e.g. built once and shared by an eval's methods)
-            return {"tree": _parse_tree(json.dumps({"subtasks": state["tree"]}), dom), **fresh}
-        tree, trace = subtask_tree(llm, state["request"], dom)
+        given = state.get("tree")  # e.g. built once and shared by an eval's methods
+        if given and state.get("tree_request") in (None, request):
+            tree = _parse_tree(json.dumps({"subtasks": given}), self.domain)
+            return {"tree": tree, "trace": [], **fresh}
+        tree, trace = subtask_tree(self.model, request, self.domain)
         return {"tree": tree, "trace": trace, **fresh}
 
-    def plan(state: CostaState) -> dict[str, Any]:
+    def search(self, state: CostaState) -> dict[str, Any]:
         tree = _search_tree(state["tree"])
-        tools = prune(dom.tools, tree)
+        tools = prune(self.domain.tools, tree)
         done = state.get("executed", [])
         try:
-            if search == "greedy":
-                result = greedy(tree, tools, table, alpha=alpha, done=done)
-            else:
-                result = SEARCHES[search](
-                    tree, tools, table, alpha=alpha, q_threshold=q_threshold, done=done
-                )
+            result = self.find(
+                tree, tools, self.table, alpha=self.alpha, q_threshold=self.q_threshold, done=done
+            )
         except PlanError as exc:
             return {"status": "failed", "reason": str(exc)}
         return {"plan": result.path, "expanded": state.get("expanded", 0) + result.expanded}
 
-    def execute(state: CostaState) -> dict[str, Any]:
+    def execute(self, state: CostaState) -> dict[str, Any]:
         executed = list(state.get("executed", []))
         step = state["plan"][len(executed)]
         subtask = next(s for s in state["tree"] if s["id"] == step.subtask_id)
         kind, params, before = subtask["type"], subtask.get("params", {}), state["context"]
         start = time.perf_counter()
         try:
-            after = dom.run(step.tool, kind, params, before)
+            after = self.domain.run(step.tool, kind, params, before)
             cost = time.perf_counter() - start
-            score, ok = dom.verify(kind, before, after, params)
+            score, ok = self.domain.verify(kind, before, after, params)
             error = None
         except Exception as exc:  # a crashing tool is a failed step, never the end of the run
             after, cost, score, ok = before, time.perf_counter() - start, 0.0, False
@@ -158,48 +167,98 @@ def costa_agent(
             "ok": ok,
             "error": error,
         }
-        update: dict[str, Any] = {"attempts": [*state.get("attempts", []), attempt]}
+        update: dict[str, Any] = {
+            "attempts": [*state.get("attempts", []), attempt],
+            "trace": [*state.get("trace", []), tool_record("execute", step.tool, cost, ok, error)],
+        }
         if ok:
-            table.record_success(step.tool, kind, cost, score)
+            self.table.record_success(step.tool, kind, cost, score)
             executed.append(Step(step.subtask_id, step.tool, cost, score))
             update.update(context=after, executed=executed)
             if len(executed) == len(state["tree"]):
                 update["status"] = "done"
         else:
-            table.record_failure(step.tool, kind, cost)
+            self.table.record_failure(step.tool, kind, cost)
             replans = state.get("replans", 0) + 1
             update["replans"] = replans
-            if replans > max_replans:
-                update.update(status="failed", reason=f"gave up after {max_replans} re-plans")
-        if table_path:
-            table.save(table_path)
+            if replans > self.max_replans:
+                reason = f"gave up after {self.max_replans} re-plans"
+                update.update(status="step_limit", reason=reason)
+        if self.table_path:
+            self.table.save(self.table_path)
         return update
 
-    def after_search(state: CostaState) -> str:
+    def after_search(self, state: CostaState) -> str:
         return END if state.get("status") != "running" else "execute"
 
-    def after_execute(state: CostaState) -> str:
+    def after_execute(self, state: CostaState) -> str:
         if state.get("status") != "running":
             return END
-        last = state["attempts"][-1]
-        return "execute" if last["ok"] else "search"
+        return "execute" if state["attempts"][-1]["ok"] else "search"
 
-    g = StateGraph(CostaState)
-    g.add_node("build_tree", build_tree)
-    g.add_node("search", plan)
-    g.add_node("execute", execute)
+
+def costa_agent(
+    model: ChatModel | str | None = None,
+    *,
+    domain: Domain | None = None,
+    alpha: float = 1.0,
+    q_threshold: float = 0.8,
+    table_path: str | Path | None = None,
+    max_replans: int = 10,
+    search: str = "astar",
+    checkpointer: Any = None,
+) -> AgentGraph:
+    """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
+    image domain the context is an :class:`~toolpath.tools.image.ops.ImageState`); the result
+    state has the executed path (``executed``: real cost and quality per step), every
+    ``attempts`` entry with its verifier score, ``expanded`` nodes, ``replans`` and ``status``
+    (``done``; ``failed`` when no tool path remains, ``step_limit`` after ``max_replans``).
+    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
+    baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
+    single-step tool, no search). A ``tree`` already in the input skips the model (on a
+    ``checkpointer``'s thread, a tree left by an earlier run only for the same request)."""
+    check_alpha(alpha, q_threshold)
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
+    if domain is None:
+        from toolpath.agents.costa.image import ImageDomain
+
+        domain = ImageDomain()
+    priors = domain.priors()
+    table = CostTable.load(table_path, priors) if table_path else CostTable(priors)
+    steps = CostaSteps(
+        as_model(model),
+        domain,
+        table,
+        SEARCHES[search],
+        alpha=alpha,
+        q_threshold=q_threshold,
+        max_replans=max_replans,
+        table_path=table_path,
+    )
+    g = StateGraph(CostaState).add_sequence([steps.build_tree, steps.search])
+    g.add_node(steps.execute)
     g.add_edge(START, "build_tree")
-    g.add_edge("build_tree", "search")
-    g.add_conditional_edges("search", after_search, ["execute", END])
-    g.add_conditional_edges("execute", after_execute, ["execute", "search", END])
-    agent = finish(g.compile(), lambda request: {"request": request})
+    g.add_conditional_edges("search", steps.after_search, ["execute", END])
+    g.add_conditional_edges("execute", steps.after_execute, ["execute", "search", END])
+    compiled = g.compile(checkpointer=_allowing(checkpointer, domain))
+    agent = finish(compiled, lambda request: {"request": request})
     agent.table = table  # type: ignore[attr-defined]
     return agent
 
 
+def _allowing(checkpointer: Any, domain: Domain) -> Any:
+    """``checkpointer``, allowed to load :class:`Step` and the domain's ``context_types`` where
+    its serializer loads only the types it is told of (LangGraph's strict mode)."""
+    if not hasattr(checkpointer, "with_allowlist"):
+        return checkpointer
+    types = (Step, *getattr(domain, "context_types", ()))
+    return checkpointer.with_allowlist({(t.__module__, t.__qualname__) for t in types})
+
+
 def subtask_tree(
     model: ChatModel, request: str, domain: Domain
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[TraceRecord]]:
     """Ask ``model`` for the request's subtask tree (JSON constrained to the domain's types);
     one repair on an unusable reply, then :class:`PlanError`. Returns the tree and the trace."""
     types = "\n".join(
@@ -208,10 +267,10 @@ def subtask_tree(
     )
     messages = [system(PROMPT.format(types=types, example=domain.example)), user(request)]
     schema = _tree_schema(list(domain.subtask_schemas))
-    trace = []
+    trace: list[TraceRecord] = []
     for attempt in range(2):
         c = generate(model, messages, node="build_tree", response_format=schema, max_tokens=768)
-        trace.append(model_record("build_tree", c))
+        trace.append(model_record("build_tree", c, model.name))
         try:
             return _parse_tree(c.content, domain), trace
         except (PlanError, ValueError) as exc:
@@ -224,14 +283,6 @@ def subtask_tree(
                 user(f"That reply is not usable: {exc}. Reply again."),
             ]
     raise AssertionError("unreachable")
-
-
-SEARCHES: dict[str, Any] = {
-    "astar": astar,
-    "ucs": uniform_cost,
-    "exhaustive": exhaustive,
-    "greedy": greedy,
-}
 
 
 def _tree_schema(kinds: list[str]) -> dict[str, Any]:

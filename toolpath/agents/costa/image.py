@@ -25,6 +25,7 @@ class ImageDomain:
 
     subtask_schemas: Mapping[str, Mapping[str, Any]] = SUBTASK_SCHEMAS
     example = EXAMPLE
+    context_types: Sequence[type] = (ImageState,)
 
     def __init__(self) -> None:
         # a tool's needs (a located object) are expressed as parents in the tree instead

@@ -39,9 +39,9 @@ from toolpath.agents.costa.table import CostTable, Estimate
 from toolpath.errors import ConfigError, PlanError
 
 __all__ = [
-    "Attempt", "CostTable", "Estimate", "Execution", "SearchResult", "Step", "Subtask",
-    "SubtaskTree", "ToolInfo", "astar", "count_search_tree", "execute_plan", "exhaustive",
-    "greedy", "heuristic", "lower_bound", "path_cost", "prune", "uniform_cost",
+    "Attempt", "CostTable", "Estimate", "Execution", "Search", "SearchResult", "Step", "Subtask",
+    "SubtaskTree", "ToolInfo", "astar", "check_alpha", "count_search_tree", "execute_plan",
+    "exhaustive", "greedy", "heuristic", "lower_bound", "path_cost", "prune", "uniform_cost",
 ]  # fmt: skip
 
 
@@ -171,7 +171,8 @@ def _objective(cost: float, quality: float, alpha: float) -> float:
     return (cost**alpha if alpha else 1.0) * (2.0 - quality) ** (2.0 - alpha)
 
 
-def _check_alpha(alpha: float, q_threshold: float = 0.0) -> None:
+def check_alpha(alpha: float, q_threshold: float = 0.0) -> None:
+    """:class:`ConfigError` unless ``alpha`` is in [0, 2] and ``q_threshold`` in [0, 1]."""
     if not 0.0 <= alpha <= 2.0:
         raise ConfigError(f"alpha must be in [0, 2], got {alpha!r}")
     if not 0.0 <= q_threshold <= 1.0:
@@ -302,7 +303,7 @@ def lower_bound(
 ) -> float:
     """A lower bound on the objective of every completion of the path ``done``: the objective at
     ``sum C`` plus the remaining subtasks' best costs and ``prod Q`` times their best qualities."""
-    _check_alpha(alpha)
+    check_alpha(alpha)
     p = _Problem(tree, tools, table, done)
     rc, rq = p.rest(p.mask)
     return _objective(p.cost + rc, p.quality * rq, alpha)
@@ -332,7 +333,6 @@ def _no_path(p: _Problem, q_threshold: float) -> PlanError:
 def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool) -> SearchResult:
     """A* (``informed``: f = lower bound, lookahead threshold pruning) or uniform-cost search
     (f = g, prune once prod Q is under the threshold), with dominance pruning."""
-    _check_alpha(alpha, q_threshold)
 
     def f_of(mask: int, cost: float, quality: float) -> float:
         if not informed:
@@ -382,48 +382,57 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
     raise _no_path(p, q_threshold)
 
 
-def astar(
-    tree: SubtaskTree,
-    tools: Sequence[ToolInfo],
-    table: CostTable,
-    *,
-    alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    done: Sequence[Step] = (),
-) -> SearchResult:
+class Search:
+    """A tool-path search (:func:`astar`, :func:`uniform_cost`, :func:`exhaustive`,
+    :func:`greedy`), made from its ``body``: called with a tree, the tools and the table, it
+    checks ``alpha`` and ``q_threshold``, compiles the problem (starting after the executed
+    steps ``done``, which the returned path includes) and hands it to
+    ``body(problem, alpha, q_threshold)``."""
+
+    def __init__(self, body: Callable[[_Problem, float, float], SearchResult]) -> None:
+        self.body = body
+        self.__name__ = self.__qualname__ = body.__name__
+        self.__doc__ = body.__doc__
+
+    def __call__(
+        self,
+        tree: SubtaskTree,
+        tools: Sequence[ToolInfo],
+        table: CostTable,
+        *,
+        alpha: float = 1.0,
+        q_threshold: float = 0.8,
+        done: Sequence[Step] = (),
+    ) -> SearchResult:
+        check_alpha(alpha, q_threshold)
+        return self.body(_Problem(tree, tools, table, done), alpha, q_threshold)
+
+    def __repr__(self) -> str:
+        return f"<search {self.__name__}>"
+
+    def __reduce__(self) -> str:
+        return self.__qualname__  # pickled by name, as a function is
+
+
+@Search
+def astar(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     """The optimal path (lowest :func:`path_cost` with ``prod Q >= q_threshold``) that starts
     with the executed steps ``done``, found by A*. Raises :class:`PlanError` when there is none.
     The returned path includes ``done``; cost, quality and objective are for the whole path."""
-    return _best_first(_Problem(tree, tools, table, done), alpha, q_threshold, informed=True)
+    return _best_first(p, alpha, q_threshold, informed=True)
 
 
-def uniform_cost(
-    tree: SubtaskTree,
-    tools: Sequence[ToolInfo],
-    table: CostTable,
-    *,
-    alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    done: Sequence[Step] = (),
-) -> SearchResult:
+@Search
+def uniform_cost(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     """As :func:`astar` with ``h = 0`` (the baseline A* is measured against)."""
-    return _best_first(_Problem(tree, tools, table, done), alpha, q_threshold, informed=False)
+    return _best_first(p, alpha, q_threshold, informed=False)
 
 
-def exhaustive(
-    tree: SubtaskTree,
-    tools: Sequence[ToolInfo],
-    table: CostTable,
-    *,
-    alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    done: Sequence[Step] = (),
-) -> SearchResult:
+@Search
+def exhaustive(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     """The optimum by enumerating every valid order times tool assignment after ``done``, with
     no pruning. ``expanded`` is the number of enumeration-tree nodes (root included, equal to
     :func:`count_search_tree`), ``paths`` the complete paths."""
-    _check_alpha(alpha, q_threshold)
-    p = _Problem(tree, tools, table, done)
     best: list[Any] = [math.inf, None]
     counts = [0, 0]  # nodes, complete paths
     steps: list[Step] = []
@@ -469,19 +478,11 @@ def count_search_tree(
     return nodes, 0
 
 
-def greedy(
-    tree: SubtaskTree,
-    tools: Sequence[ToolInfo],
-    table: CostTable,
-    *,
-    alpha: float = 1.0,
-    done: Sequence[Step] = (),
-) -> SearchResult:
+@Search
+def greedy(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     """The "no search" baseline: take subtasks in tree order as they become ready, each with the
-    tool of best single-step objective ``C**alpha * (2 - Q)**(2 - alpha)``. It ignores any
+    tool of best single-step objective ``C**alpha * (2 - Q)**(2 - alpha)``. It ignores the
     quality threshold (the caller can compare its ``quality``); :class:`PlanError` if stuck."""
-    _check_alpha(alpha)
-    p = _Problem(tree, tools, table, done)
     mask, used, cost, quality, path = p.mask, p.used, p.cost, p.quality, list(p.prefix)
     while mask != p.full:
         moves = list(p.moves(mask, used))

@@ -1,9 +1,11 @@
-"""What the math agents share: their state, code extraction, and the kernel a run uses.
+"""What the math agents share: their state, their nodes' common parts, code extraction, and
+the kernel a run uses.
 
 Generated code runs in a sandboxed Jupyter kernel (:mod:`toolpath.tools.code.kernel`), never in
 this process. A run takes its kernel from ``config["configurable"]["kernel"]`` (the eval
 harness leases one per problem from a pool); without one, the agent uses a kernel of its
-own that is reset at the start of every problem.
+own that is reset at the start of every problem. Neither is part of the graph's state, so
+a checkpointer stores only plain data.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from __future__ import annotations
 import operator
 import re
 import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
+from langgraph.types import Overwrite
+
+from toolpath.agents.base import Status, TraceRecord, generate, model_record
 from toolpath.errors import ConfigError, KernelError
-from toolpath.llm.base import Message
+from toolpath.llm.base import ChatModel, Message
 
 FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
 CODE_STOP = ["```output", "```Output", "\n```\n\n```"]
@@ -31,24 +39,27 @@ class MathState(TypedDict, total=False):
     programs: Annotated[list[str], operator.add]
     rounds: int
     answer: str | None
-    status: str
-    trace: Annotated[list[dict[str, Any]], operator.add]
+    status: Status
+    trace: Annotated[list[TraceRecord], operator.add]
 
 
 def initial_state(question: str) -> dict[str, Any]:
+    """The input state for one problem. The lists that nodes add to start empty even on a
+    checkpointed thread that solved another problem before (a new problem starts afresh)."""
     question = question.strip()
     if not question:
         raise ConfigError("the question is empty; pass the math problem to solve as text")
     return {
         "question": question,
-        "messages": [],
+        "messages": Overwrite([]),
         "code": None,
-        "programs": [],
+        "programs": Overwrite([]),
         "output": None,
         "failed": False,
         "rounds": 0,
         "answer": None,
         "status": "running",
+        "trace": Overwrite([]),
     }
 
 
@@ -122,3 +133,31 @@ class KernelSource:
         if self._own is not None:
             self._own.shutdown()
             self._own = None
+
+
+@dataclass(eq=False)
+class MathSteps:
+    """What a math agent's nodes share: the model and the prompt ``prefix`` (system prompt and
+    demonstrations) every request starts with, the options, and the kernel source."""
+
+    model: ChatModel
+    prefix: list[Message]
+    max_tokens: int = 512
+    code_timeout: float = 15.0
+    kernels: KernelSource = field(default_factory=KernelSource)
+
+    def reply(
+        self, node: str, messages: Sequence[Message], **kwargs: Any
+    ) -> tuple[str, TraceRecord]:
+        """The model's reply to the prefix and ``messages``, and the call's trace record."""
+        c = generate(
+            self.model, [*self.prefix, *messages], node=node, max_tokens=self.max_tokens, **kwargs
+        )
+        return c.content, model_record(node, c, self.model.name)
+
+    def run(self, code: str, config: Any) -> tuple[Any, float]:
+        """Run ``code`` in the run's kernel: its :class:`~toolpath.tools.code.kernel.ExecResult`
+        and the seconds it took."""
+        start = time.perf_counter()
+        result = execute(self.kernels.get(config), code, self.code_timeout)
+        return result, time.perf_counter() - start

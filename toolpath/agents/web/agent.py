@@ -25,19 +25,27 @@ import json
 import operator
 import re
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.base import AgentGraph, as_model, finish, model_record, tokens_wanted
-from toolpath.errors import BrowserError, ConfigError, ToolError
-from toolpath.llm.base import ChatModel, user
+from toolpath.agents.base import (
+    AgentGraph,
+    Status,
+    TraceRecord,
+    aexecute_calls,
+    as_model,
+    finish,
+    model_record,
+    tokens_wanted,
+)
 from toolpath.agents.toolcall import decide
-
-Status = Literal["running", "done", "step_limit"]
+from toolpath.errors import BrowserError, ConfigError
+from toolpath.llm.base import ChatModel, user
 
 PROMPT = (Path(__file__).with_name("prompt.md")).read_text(encoding="utf-8").strip()
 """The web agent's system prompt (``agents/web/prompt.md``)."""
@@ -161,7 +169,7 @@ class WebState(TypedDict, total=False):
     reward: float
     success: bool
     reason: str | None
-    trace: Annotated[list[dict[str, Any]], operator.add]
+    trace: Annotated[list[TraceRecord], operator.add]
 
 
 STEP = """Task: {instruction}
@@ -199,13 +207,45 @@ def web_agent(
     ``await agent.ainvoke(instruction_or_empty, config={"configurable": {"env": env}})``;
     the result state has ``status`` (``done`` or ``step_limit``), ``reward`` (the page's
     raw reward: +1 success, -1 failure, 0 if it never ended), ``success``, ``subtasks``,
-    ``history`` and a ``trace`` of timed steps.
+    ``history`` and a ``trace`` of timed steps. The page is never part of the state, so a
+    ``checkpointer`` saves runs like any other agent's.
     """
-    llm = as_model(model)
-    instructions = PROMPT
+    for name, value in (("max_tokens", max_tokens), ("history_lines", history_lines)):
+        if value < 1:
+            raise ConfigError(f"web_agent: {name} must be at least 1, not {value}")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"web_agent: max_steps must be at least 1 (or None), not {max_steps}")
+    steps = WebSteps(as_model(model), max_steps, max_tokens, history_lines, html)
+    g = StateGraph(WebState)
+    for node in (steps.plan, steps.observe, steps.act, steps.execute):
+        g.add_node(node.__name__, node)
+    g.add_edge(START, "plan")
+    g.add_edge("plan", "observe")
+    g.add_conditional_edges("observe", after_observe, ["act", END])
+    g.add_conditional_edges("act", after_act, ["execute", "observe"])
+    g.add_edge("execute", "observe")
+    return finish(g.compile(checkpointer=checkpointer), lambda q: {"instruction": q})
 
-    async def plan(state: WebState, config: RunnableConfig) -> dict[str, Any]:
+
+@dataclass
+class WebSteps:
+    """The web agent's nodes, with the model and the options they share. Each node is an
+    async method ``(state, config) -> update`` that reads the page from ``config`` and can be
+    called alone."""
+
+    model: ChatModel
+    max_steps: int | None = None
+    max_tokens: int = 128
+    history_lines: int = 12
+    html: bool = False
+
+    def cap(self, state: WebState) -> int:
+        """The action cap of this run."""
+        return self.max_steps or max(10, 6 * len(state.get("subtasks") or [1]))
+
+    async def plan(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Read the instruction (from the page if not given) and split it into subtasks."""
+        start = time.perf_counter()
         instruction = (state.get("instruction") or "").strip()
         if not instruction:
             instruction = (await _env(config).observe()).instruction
@@ -219,19 +259,15 @@ def web_agent(
             "reward": 0.0,
             "success": False,
             "reason": None,
-            "trace": [{"node": "plan", "subtasks": len(subtasks)}],
+            "trace": [TraceRecord(node="plan", seconds=time.perf_counter() - start)],
         }
 
-    def cap(state: WebState) -> int:
-        return max_steps or max(10, 6 * len(state.get("subtasks") or [1]))
-
-    async def observe(state: WebState, config: RunnableConfig) -> dict[str, Any]:
+    async def observe(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Read the page; end the run when the page ended the episode or at the step cap."""
-        env = _env(config)
         start = time.perf_counter()
-        obs = await env.observe(html=html)
-        record = {"node": "observe", "latency_s": time.perf_counter() - start}
-        update: dict[str, Any] = {"observation": obs.text(html=html), "trace": [record]}
+        obs = await _env(config).observe(html=self.html)
+        record = TraceRecord(node="observe", seconds=time.perf_counter() - start)
+        update: dict[str, Any] = {"observation": obs.text(html=self.html), "trace": [record]}
         if obs.status.done:
             update.update(
                 status="done",
@@ -239,20 +275,19 @@ def web_agent(
                 success=obs.status.success,
                 reason=obs.status.reason,
             )
-        elif state.get("steps", 0) >= cap(state):
+        elif state.get("steps", 0) >= self.cap(state):
             update["status"] = "step_limit"
         return update
 
-    async def act(state: WebState, config: RunnableConfig) -> dict[str, Any]:
-        """Ask the model for the next action."""
+    async def act(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
+        """Ask the model for the next action; a final answer instead of a tool call is answered
+        with whether the page has ended the episode."""
         env = _env(config)
-        tools = env.tools(env.last)
         page = state.get("observation", "").split("\n", 1)
-        history = state.get("history", [])[-history_lines:]
         text = STEP.format(
             instruction=state["instruction"],
             subtasks=_numbered(state["subtasks"]),
-            history="\n".join(history) or "(none yet)",
+            history="\n".join(state.get("history", [])[-self.history_lines :]) or "(none yet)",
             page=page[1] if len(page) > 1 else page[0],
         )
         write = get_stream_writer()
@@ -261,20 +296,18 @@ def web_agent(
         def on_delta(delta: str) -> None:
             loop.call_soon_threadsafe(write, {"type": "token", "node": "act", "delta": delta})
 
-        listen = tokens_wanted()
-
         decision = await asyncio.to_thread(
             decide,
-            llm,
+            self.model,
             [user(text)],
-            tools,
-            instructions=instructions,
-            max_tokens=max_tokens,
-            on_delta=on_delta if listen else None,
+            env.tools(env.last),
+            instructions=PROMPT,
+            max_tokens=self.max_tokens,
+            on_delta=on_delta if tokens_wanted() else None,
             allow_final=False,  # "done" is a tool; the page, not the model, ends episodes
         )
         assert decision.completion is not None
-        record = model_record("act", decision.completion)
+        record = model_record("act", decision.completion, self.model.name)
         update: dict[str, Any] = {
             "steps": state.get("steps", 0) + 1,
             "messages": [decision.message],
@@ -285,59 +318,39 @@ def web_agent(
             update["failures"] = state.get("failures", 0) + 1
             update["history"] = [f"- (your reply could not be used: {decision.error})"]
         elif decision.final is not None:
-            status = await env.status()
-            update["history"] = [f"- done: {_not_finished(status)}"]
+            update["history"] = [f"- done: {_not_finished(await env.status())}"]
         return update
 
-    async def execute(state: WebState, config: RunnableConfig) -> dict[str, Any]:
-        """Run the chosen action on the page."""
+    async def execute(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
+        """Run the chosen action on the page through the shared tool-execution step; ``done``
+        only asks the page whether it has ended the episode."""
         env = _env(config)
-        call = state["messages"][-1]["tool_calls"][0]
-        name = call["function"]["name"]
-        args = json.loads(call["function"]["arguments"])
+
+        async def done() -> str:
+            return _not_finished(await env.status())
+
         tools = {t.name: t for t in env.tools(env.last)}
-        start = time.perf_counter()
-        ok = True
-        if name == "done":
-            result = _not_finished(await env.status())
-        else:
-            try:
-                result = await tools[name].arun(args)
-            except ToolError as exc:
-                result, ok = f"error: {exc}", False
+        tools["done"] = replace(tools["done"], fn=done)
+        [outcome] = await aexecute_calls(state["messages"][-1]["tool_calls"][:1], tools)
+        args = outcome.arguments or {}
         if not env.alive:
-            raise BrowserError(f"the page died during {name}({_args(args)})")
+            raise BrowserError(f"the page died during {outcome.name}({_args(args)})")
+        result = outcome.result if outcome.ok else f"error: {outcome.error}"
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
         return {
-            "history": [f"- {name}({shown}): {result}"],
-            "trace": [
-                {
-                    "node": "execute",
-                    "tool": name,
-                    "ok": ok,
-                    "latency_s": time.perf_counter() - start,
-                }
-            ],
+            "history": [f"- {outcome.name}({shown}): {result}"],
+            "trace": [outcome.record("execute")],
         }
 
-    def after_observe(state: WebState) -> str:
-        return "act" if state.get("status") == "running" else END
 
-    def after_act(state: WebState) -> str:
-        last = state["messages"][-1]
-        return "execute" if last.get("tool_calls") else "observe"
+def after_observe(state: WebState) -> str:
+    """Act while the run is running; otherwise end."""
+    return "act" if state.get("status") == "running" else END
 
-    g = StateGraph(WebState)
-    g.add_node("plan", plan)
-    g.add_node("observe", observe)
-    g.add_node("act", act)
-    g.add_node("execute", execute)
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "observe")
-    g.add_conditional_edges("observe", after_observe, ["act", END])
-    g.add_conditional_edges("act", after_act, ["execute", "observe"])
-    g.add_edge("execute", "observe")
-    return finish(g.compile(checkpointer=checkpointer), lambda q: {"instruction": q})
+
+def after_act(state: WebState) -> str:
+    """Execute a tool call; a reply without one goes back to observing the page."""
+    return "execute" if state["messages"][-1].get("tool_calls") else "observe"
 
 
 def _not_finished(status: Any) -> str:

@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from toolpath.agents.alpha_umi.format import parse_action, parse_next, role_messages
 from toolpath.errors import ConfigError, DatasetError
@@ -285,18 +285,24 @@ def score_step(
 # -- the driver --------------------------------------------------------------------------------
 
 
+class StaticEvalOptions(TypedDict, total=False):
+    """:func:`arun_static_eval`'s options besides ``out_dir``, for :func:`run_static_eval`."""
+
+    backbone: ChatModel | None
+    planner: ChatModel | None
+    caller: ChatModel | None
+    summarizer: ChatModel | None
+    method: str | None
+    concurrency: int
+    progress: Progress | None
+    retry_errors: bool
+
+
 def run_static_eval(
     records: GLPFTData | Iterable[Dialogue | dict[str, Any]],
     *,
-    backbone: ChatModel | None = None,
-    planner: ChatModel | None = None,
-    caller: ChatModel | None = None,
-    summarizer: ChatModel | None = None,
     out_dir: str | Path,
-    method: str | None = None,
-    concurrency: int = 1,
-    progress: Progress | None = None,
-    retry_errors: bool = False,
+    **options: Unpack[StaticEvalOptions],
 ) -> dict[str, Any]:
     """Run the static evaluation and return the summary of every method in ``out_dir``.
 
@@ -304,22 +310,10 @@ def run_static_eval(
     (multi-LLM mode). ``records`` are loaded dialogues (:func:`~toolpath.evals.alpha_umi.glpft.load_glpft`)
     or raw GLPFT records. Steps go to ``out_dir/<method>.jsonl`` (``method`` defaults to
     ``single`` or ``multi``); ids already there are skipped, and with ``retry_errors`` the steps
-    that failed are run again. The returned summary names this run's method under ``method``.
+    that failed are run again. ``concurrency`` steps run at once, and ``progress(done, total)``
+    is called as they finish. The returned summary names this run's method under ``method``.
     """
-    return asyncio.run(
-        arun_static_eval(
-            records,
-            backbone=backbone,
-            planner=planner,
-            caller=caller,
-            summarizer=summarizer,
-            out_dir=out_dir,
-            method=method,
-            concurrency=concurrency,
-            progress=progress,
-            retry_errors=retry_errors,
-        )
-    )
+    return asyncio.run(arun_static_eval(records, out_dir=out_dir, **options))
 
 
 async def arun_static_eval(

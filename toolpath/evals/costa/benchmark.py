@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolpath.agents.base import tokens
 from toolpath.evals.costa.tasks import CostaTask, generate
 from toolpath.evals.harness import Example, Record, load_records, run_eval_sync
 
@@ -108,10 +109,7 @@ class TreeBuilder:
             "id": example.id,
             "tree": tree,
             "types_match": types == sorted(json.loads(example.gold)),
-            "tokens": {
-                "prompt": sum(r["prompt_tokens"] for r in trace),
-                "completion": sum(r["completion_tokens"] for r in trace),
-            },
+            "tokens": tokens(trace),
         }
 
     def score(self, record: Record) -> dict[str, float]:
@@ -150,7 +148,7 @@ def run_bench(
     methods = []
     for search in searches:
         for alpha in alphas:
-            agent = costa_agent(model, search=search, alpha=alpha, q_threshold=q_threshold)
+            agent = costa_agent(model=model, search=search, alpha=alpha, q_threshold=q_threshold)
             methods.append(method_name(search, alpha))
             run_eval_sync(
                 bench,

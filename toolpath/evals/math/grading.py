@@ -49,6 +49,7 @@ __all__ = [
 STARTUP_TIMEOUT = 60.0
 """Seconds for the worker to start and import math-verify (not counted in a call's timeout)."""
 
+
 def gsm8k_gold(answer_field: str) -> str:
     """The number after ``####`` in a GSM8K answer field, commas removed."""
     if "####" not in answer_field:
@@ -312,7 +313,11 @@ def grade(text: str, gold: str, *, program_output: str | None = None) -> Grade:
 
 def _worker_argv() -> list[str]:
     """The command that starts a worker (tests replace it)."""
-    return [sys.executable, "-c", "from toolpath.evals.math.grading import _worker_loop; _worker_loop()"]
+    return [
+        sys.executable,
+        "-c",
+        "from toolpath.evals.math.grading import _worker_loop; _worker_loop()",
+    ]
 
 
 class _Worker:

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolpath.agents.base import tokens
+from toolpath.evals.harness import Example, Record
 from toolpath.evals.math import datasets
 from toolpath.evals.math.grading import is_equiv, is_strict
-from toolpath.evals.harness import Example, Record
 
 
 def math_agent_for(method: str, model: Any, **options: Any) -> Any:
     """Build the agent for a method name: ``dotamath``, ``pot`` or ``cot``."""
-    from toolpath.agents.math.dotamath import math_agent
     from toolpath.agents.math.baselines import cot_agent, pot_agent
+    from toolpath.agents.math.dotamath import math_agent
 
     builders: dict[str, Callable[..., Any]] = {
         "dotamath": math_agent,
@@ -32,7 +33,7 @@ def math_agent_for(method: str, model: Any, **options: Any) -> Any:
         from toolpath.errors import ConfigError
 
         raise ConfigError(f"unknown method {method!r}; use one of: {', '.join(builders)}")
-    return builders[method](model, **options)
+    return builders[method](model=model, **options)
 
 
 METHODS = ("dotamath", "pot", "cot")
@@ -62,7 +63,6 @@ class MathTask:
         async with self._kernel() as kernel:
             config = {"configurable": {"kernel": kernel}} if kernel is not None else None
             state = await agent.ainvoke(example.question, config)
-        trace = state.get("trace", [])
         predicted = state.get("answer")
         lenient = await asyncio.to_thread(is_equiv, predicted, example.gold)
         return {
@@ -73,10 +73,7 @@ class MathTask:
             "gold": example.gold,
             "correct_strict": is_strict(predicted, example.gold),
             "correct_lenient": lenient,
-            "tokens": {
-                "prompt": sum(r.get("prompt_tokens", 0) for r in trace),
-                "completion": sum(r.get("completion_tokens", 0) for r in trace),
-            },
+            "tokens": tokens(state.get("trace", [])),
             "tool_rounds": state.get("rounds", 0),
             "status": state.get("status"),
         }

@@ -4,8 +4,9 @@ An example is one episode: a task page and a seed. ``run_one`` leases a page fro
 :class:`~toolpath.tools.web.browser.WebPool`, resets it to the page with the seed, lets the
 agent act and reads the page's own reward (``WOB_RAW_REWARD_GLOBAL``). Success is a raw
 reward above zero at the end of the episode; an episode the agent did not finish scores 0.
-A page or browser crash marks the episode failed (``crashed: true``), restarts what died,
-and the run goes on.
+A page or browser crash marks the episode failed (``crashed: true``, ``status: failed``),
+restarts what died, and the run goes on. A record's ``status`` is the agent's
+(:data:`toolpath.agents.base.Status`).
 
 - ``miniwob``: base tasks from the ``miniwob`` wheel, ``miniwob/<task>``.
 - ``compwob``: every ``*.html`` in a folder in the CompWoB layout (the release's
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolpath.agents.base import Status, tokens
 from toolpath.errors import BrowserError, ConfigError
 from toolpath.evals.harness import Example, Record, load_records
 
@@ -136,7 +138,7 @@ class WebTask:
                     reward=-1.0,
                     success=False,
                     reason=str(exc),
-                    status="crashed",
+                    status="failed",
                 )
                 return record
             record["blocked"] = env.browser.blocked[blocked_before:]
@@ -153,12 +155,9 @@ class WebTask:
             history=state.get("history"),
             tool_rounds=len(actions),
             step_latency_s=(
-                round(sum(a["latency_s"] for a in actions) / len(actions), 4) if actions else None
+                round(sum(a["seconds"] for a in actions) / len(actions), 4) if actions else None
             ),
-            tokens={
-                "prompt": sum(t.get("prompt_tokens", 0) for t in trace),
-                "completion": sum(t.get("completion_tokens", 0) for t in trace),
-            },
+            tokens=tokens(trace),
         )
         return record
 
@@ -177,7 +176,7 @@ async def scripted_policy(env: Any, example: Example) -> dict[str, Any]:
     parts = split_instruction(obs.instruction) if len(base) > 1 else [obs.instruction]
     history: list[str] = []
     if len(parts) != len(base) or any(b not in SOLVERS for b in base):
-        return {"status": "unsupported", "history": history, "trace": []}
+        return {"status": "gave_up", "history": history, "trace": []}  # it has no solver
     for i, name in enumerate(base):
         section = [e for e in obs.shown if e.section in (i, None)]
         actions = SOLVERS[name](parts[i], section)
@@ -186,7 +185,8 @@ async def scripted_policy(env: Any, example: Example) -> dict[str, Any]:
         obs = await env.observe()
         if obs.status.done:
             break
-    return {"status": "done" if obs.status.done else "step_limit", "history": history, "trace": []}
+    status: Status = "done" if obs.status.done else "step_limit"
+    return {"status": status, "history": history, "trace": []}
 
 
 def per_task(out_dir: str | Path, methods: Sequence[str]) -> dict[str, Any]:

@@ -17,5 +17,9 @@ __all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 if TYPE_CHECKING:
-    from toolpath.tools.catalog.formats import FORMATS, Catalog, load_catalog, write_catalog
-    from toolpath.tools.catalog.schema import described_only, sanitize_name
+    from toolpath.tools.catalog.formats import FORMATS as FORMATS
+    from toolpath.tools.catalog.formats import Catalog as Catalog
+    from toolpath.tools.catalog.formats import load_catalog as load_catalog
+    from toolpath.tools.catalog.formats import write_catalog as write_catalog
+    from toolpath.tools.catalog.schema import described_only as described_only
+    from toolpath.tools.catalog.schema import sanitize_name as sanitize_name

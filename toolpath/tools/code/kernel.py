@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from toolpath.errors import KernelError
-from toolpath.tools.code import sandbox
 from toolpath.tools.base import Tool, tool
+from toolpath.tools.code import sandbox
 from toolpath.tools.code.sandbox import KernelProcess
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")

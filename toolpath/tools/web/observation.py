@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 from toolpath.tools.base import Tool
 
-
 TEXT_INPUTS = frozenset(
     [
         "input_text",

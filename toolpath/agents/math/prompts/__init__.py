@@ -7,6 +7,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+__all__ = ["math_demos", "prompt"]
+
 HERE = Path(__file__).parent
 
 
