@@ -1,6 +1,7 @@
 """Framework overhead per agent step, and embedded-model tokens/s through toolpath.
 
     python benchmarks/overhead.py [--episodes 100] [--steps 10] [--model qwen2.5-coder-0.5b]
+                                  [--out benchmarks/results/DATE/overhead.json]
 
 1. The single-model tool agent runs on the scripted model (which answers in microseconds)
    with the real calculator tool. One step is one model node plus its tool node; the time
@@ -15,11 +16,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from toolpath.agents.react import tool_agent
 from toolpath.llm.scripted import ScriptedModel
@@ -101,9 +105,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--skip-model", action="store_true", help="only measure framework overhead")
+    ap.add_argument("--out", type=Path, help="also write the figures, command and commit here")
     args = ap.parse_args()
 
-    print(f"python -c 'import toolpath': {import_seconds():.3f} s median (goal: < 1 s)")
+    report: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+        "command": " ".join(["python", *sys.argv]),
+    }
+    report["import_s"] = import_seconds()
+    print(f"python -c 'import toolpath': {report['import_s']:.3f} s median (goal: < 1 s)")
     samples = sorted(step_overhead(args.episodes, args.steps))
     p50 = statistics.median(samples) * 1e3
     p99 = samples[int(0.99 * (len(samples) - 1))] * 1e3
@@ -111,13 +122,27 @@ def main() -> None:
         f"framework overhead per agent step: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
         f"over {len(samples)} steps (goal: p50 <= 2 ms)"
     )
-    if args.skip_model:
-        return
-    ours, raw = tokens_per_second(args.model, args.rounds, args.max_tokens)
-    print(
-        f"embedded {args.model} generation: toolpath {ours:.1f} tok/s, raw xllamacpp {raw:.1f} tok/s, "
-        f"ratio {ours / raw:.3f} (goal: >= 0.9)"
-    )
+    report.update(step_p50_ms=p50, step_p99_ms=p99, steps=len(samples))
+    if not args.skip_model:
+        ours, raw = tokens_per_second(args.model, args.rounds, args.max_tokens)
+        print(
+            f"embedded {args.model} generation: toolpath {ours:.1f} tok/s, "
+            f"raw xllamacpp {raw:.1f} tok/s, ratio {ours / raw:.3f} (goal: >= 0.9)"
+        )
+        report.update(model=args.model, toolpath_tok_s=ours, raw_tok_s=raw, ratio=ours / raw)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

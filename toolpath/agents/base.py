@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,32 @@ def tokens(trace: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         "prompt": sum(int(r.get("tokens_in") or 0) for r in trace),
         "completion": sum(int(r.get("tokens_out") or 0) for r in trace),
     }
+
+
+# --- the builders' argument order ---------------------------------------------------------
+
+
+def model_first(builder: str, model: Any, tools: Any) -> tuple[Any, Any]:
+    """``(model, tools)`` of a tool-calling builder, for one release also when given in the old
+    ``(tools, model)`` order (a list, tuple or Catalog of tools first, or a ChatModel or model
+    spec second): then they are swapped, with a :class:`DeprecationWarning`."""
+    if not (isinstance(tools, str | ChatModel) or _is_toolset(model)):
+        return model, tools
+    warnings.warn(
+        f"{builder}(model, tools): the model comes first now", DeprecationWarning, stacklevel=3
+    )
+    swapped_model = None if isinstance(tools, tuple) and not tools else tools
+    return swapped_model, (() if model is None else model)
+
+
+def _is_toolset(value: Any) -> bool:
+    if value is None or isinstance(value, str | ChatModel):
+        return False
+    if isinstance(value, list | tuple):
+        return True
+    from toolpath.tools.catalog.formats import Catalog
+
+    return isinstance(value, Catalog)
 
 
 # --- the one tool-execution step ---------------------------------------------------------

@@ -36,6 +36,7 @@ from toolpath.agents.base import (
     as_model,
     execute_calls,
     finish,
+    model_first,
     model_record,
     tokens_wanted,
 )
@@ -46,7 +47,6 @@ from toolpath.agents.toolcall import (
     OnDelta,
     adecide,
     decide,
-    model_first,
     observation,
 )
 from toolpath.llm.base import ChatModel, Message, tool_message, user

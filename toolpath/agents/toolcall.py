@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
@@ -360,29 +359,3 @@ def _loose_call(raw: dict[str, Any]) -> ToolCall:
             arguments={"raw": fn.get("arguments")},
             id=raw.get("id") or "call_invalid",
         )
-
-
-# --- the builders' argument order -----------------------------------------------------------
-
-
-def model_first(builder: str, model: Any, tools: Any) -> tuple[Any, Any]:
-    """``(model, tools)`` of a tool-calling builder, for one release also when given in the old
-    ``(tools, model)`` order (a list, tuple or Catalog of tools first, or a ChatModel or model
-    spec second): then they are swapped, with a :class:`DeprecationWarning`."""
-    if not (isinstance(tools, str | ChatModel) or _is_toolset(model)):
-        return model, tools
-    warnings.warn(
-        f"{builder}(model, tools): the model comes first now", DeprecationWarning, stacklevel=3
-    )
-    swapped_model = None if isinstance(tools, tuple) and not tools else tools
-    return swapped_model, (() if model is None else model)
-
-
-def _is_toolset(value: Any) -> bool:
-    if value is None or isinstance(value, str | ChatModel):
-        return False
-    if isinstance(value, list | tuple):
-        return True
-    from toolpath.tools.catalog.formats import Catalog
-
-    return isinstance(value, Catalog)

@@ -69,10 +69,11 @@ from toolpath.agents.base import (
     execute_calls,
     finish,
     generate,
+    model_first,
     model_record,
     tool_record,
 )
-from toolpath.agents.toolcall import model_first, reply_schema
+from toolpath.agents.toolcall import reply_schema
 from toolpath.errors import ConfigError
 from toolpath.llm.base import ChatModel, Message, user
 from toolpath.tools.base import Tool, as_tools
