@@ -32,7 +32,6 @@ from toolpath.agents.base import (
     Status,
     ToolOutcome,
     TraceRecord,
-    aexecute_calls,
     as_model,
     execute_calls,
     finish,
@@ -97,10 +96,11 @@ def tool_agent(
     )
     g = StateGraph(ToolAgentState)
     g.add_node("start", steps.start)
-    # sync bodies for invoke/stream; async ones for ainvoke/astream, where a waiting episode
-    # holds no thread
+    # the model node has an async body for ainvoke/astream, where a waiting episode holds no
+    # thread; the tools node stays a plain function (LangGraph runs it in a worker thread under
+    # ainvoke), since a RunnableLambda inspects its function's signature at every call
     g.add_node("model", RunnableLambda(steps.call_model, afunc=steps.acall_model, name="model"))
-    g.add_node("tools", RunnableLambda(steps.call_tools, afunc=steps.acall_tools, name="tools"))
+    g.add_node("tools", steps.call_tools)
     g.add_edge(START, "start")
     g.add_edge("start", "model")
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
@@ -151,10 +151,6 @@ class ToolSteps:
         calls = state["messages"][-1].get("tool_calls") or []
         return self._observed(state, execute_calls(calls, self.by_name))
 
-    async def acall_tools(self, state: ToolAgentState) -> dict[str, Any]:
-        """:meth:`call_tools` without holding a thread."""
-        calls = state["messages"][-1].get("tool_calls") or []
-        return self._observed(state, await aexecute_calls(calls, self.by_name))
 
     def _options(self, state: ToolAgentState) -> DecideOptions:
         steps = state.get("steps", 0) + 1
