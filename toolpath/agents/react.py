@@ -151,7 +151,6 @@ class ToolSteps:
         calls = state["messages"][-1].get("tool_calls") or []
         return self._observed(state, execute_calls(calls, self.by_name))
 
-
     def _options(self, state: ToolAgentState) -> DecideOptions:
         steps = state.get("steps", 0) + 1
         return {
