@@ -366,7 +366,7 @@ def test_bad_entries_are_skipped_and_reported_while_the_rest_load(caplog: Any) -
         {"name": "s3", "parameters": {"type": "object", "properties": {"x": {"type": "strng"}}}},
         {"name": "s4", "parameters": {"type": "object", "properties": {"x": {"items": 3}}}},
         {"name": "s5", "parameters": {"type": "object", "required": "x"}},
-        {"name": "bad name!"},
+        {"name": "s6", "parameters": {"type": "object", "properties": {"x": {"enum": 1}}}},
         other,
         "not an entry",
         DUMPS,
@@ -380,10 +380,82 @@ def test_bad_entries_are_skipped_and_reported_while_the_rest_load(caplog: Any) -
     assert "no name" in reasons["entry #0"]
     assert "JSON schema object" in reasons["s1"] and '"type": "object"' in reasons["s2"]
     assert "unknown type 'strng'" in reasons["s3"] and "items must be a schema" in reasons["s4"]
-    assert "required" in reasons["s5"] and "bad name" in reasons["bad name!"]
+    assert "required" in reasons["s5"] and "enum must be a list" in reasons["s6"]
     assert "duplicate tool name 'get_weather'" in reasons["get_weather"]
     assert "expected an object" in reasons["entry #9"]
     assert caplog.text.count("skipped") == 9
+
+
+def test_bad_names_are_sanitized_and_mapped_back(caplog: Any) -> None:
+    """OpenAI rejects ``math.factorial``: the tool is loaded as ``math_factorial``, callable
+    under that name, the catalog maps it back, and one warning lists every rename."""
+    fact = {
+        "type": "function",
+        "function": {
+            "name": "math.factorial",
+            "description": "n!",
+            "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}},
+        },
+    }
+    own = {**CALC, "name": "my calc!"}
+    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog.formats"):
+        catalog = load_catalog([fact, own, WEATHER])
+    assert catalog.skipped == []
+    assert [t.name for t in catalog] == ["math_factorial", "my_calc", "get_weather"]
+    assert catalog.renamed == {"math_factorial": "math.factorial", "my_calc": "my calc!"}
+    assert catalog.original_name("math_factorial") == "math.factorial"
+    assert catalog.original_name("get_weather") == "get_weather"
+    assert catalog.by_name("math.factorial") is catalog.by_name("math_factorial")
+    assert "math.factorial" in catalog and "math_factorial" in catalog
+    assert catalog.specs()[0]["function"]["name"] == "math_factorial"
+    assert catalog.by_name("my_calc").run({"expression": "6*7"}) == "42"  # bound, callable
+    with pytest.raises(ToolError, match="math_factorial has no implementation"):
+        catalog.by_name("math_factorial").run({"x": 3})
+    warnings = [r.getMessage() for r in caplog.records if "renamed" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'math.factorial' -> 'math_factorial'" in warnings[0] and "'my calc!'" in warnings[0]
+
+
+def test_names_that_sanitize_alike_are_a_reported_clash(caplog: Any) -> None:
+    same = {"description": "n!", "parameters": {"type": "object", "properties": {}}}
+    entries = [
+        {"name": "math.factorial", **same},
+        {"name": "math_factorial", **same},  # identical tool: still not merged silently
+        {"name": "math factorial", **same},
+        {"name": "math.factorial", **same},  # an exact repeat of the first: dropped quietly
+    ]
+    with caplog.at_level(logging.WARNING, logger="toolpath.tools.catalog.formats"):
+        catalog = load_catalog(entries, format="openai")
+    assert [t.name for t in catalog] == ["math_factorial"]
+    assert catalog.renamed == {"math_factorial": "math.factorial"}
+    reasons = dict(catalog.skipped)
+    assert list(reasons) == ["math_factorial", "math factorial"]
+    assert "name clash: 'math_factorial' and 'math.factorial'" in reasons["math_factorial"]
+    assert "'math factorial' and 'math.factorial' both become" in reasons["math factorial"]
+    assert caplog.text.count("name clash") == 2
+
+
+def test_yaml_anchors_dates_and_bombs(tmp_path: Path) -> None:
+    """YAML reads as JSON would: shared anchors expand, dates become ISO text; a file whose
+    aliases contain themselves or expand past any sane size is a CatalogError, at once."""
+    good = tmp_path / "tools.yaml"
+    good.write_text(
+        "common: &p {type: object, properties: {day: {type: string, enum: [2024-01-02]}}}\n"
+        "tools:\n  - {name: a.b, parameters: *p}\n  - {name: c, parameters: *p}\n"
+    )
+    catalog = load_catalog(good)
+    assert [t.name for t in catalog] == ["a_b", "c"] and catalog.renamed == {"a_b": "a.b"}
+    assert catalog.by_name("c").parameters["properties"]["day"]["enum"] == ["2024-01-02"]
+    json.dumps(catalog.specs())
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+    )
+    for text in (bomb, "&a [*a]\n", "when: 2020-13-01\n"):
+        (tmp_path / "bad.yaml").write_text(text)
+        started = time.perf_counter()
+        with pytest.raises(CatalogError):
+            load_catalog(tmp_path / "bad.yaml")
+        assert time.perf_counter() - started < 2
 
 
 def test_identical_repeats_are_dropped_quietly() -> None:

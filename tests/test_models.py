@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -268,13 +270,20 @@ def test_pull_force_refetches(server: FakeModelServer, tmp_path: Path) -> None:
 
 
 def make_parts(root: Path, chunks: list[bytes], prefix: str = "fakepart") -> tuple[str, ...]:
+    """Installed part distributions as pip lays them out: ``<prefix>N/data/partNN.bin`` plus a
+    ``<prefix>N-0.1.dist-info`` whose RECORD lists the files (that is how they are found)."""
     for i, chunk in enumerate(chunks, 1):
-        pkg = root / f"{prefix}{i}"
+        name = f"{prefix}{i}"
+        pkg = root / name
         (pkg / "data").mkdir(parents=True)
         (pkg / "data" / f"part{i:02d}.bin").write_bytes(chunk)
-        (pkg / "__init__.py").write_text(
-            "import os\n\n\ndef get_part_path():\n"
-            f"    return os.path.join(os.path.dirname(__file__), 'data', 'part{i:02d}.bin')\n"
+        (pkg / "__init__.py").write_text("raise RuntimeError('part packages are never imported')\n")
+        info = root / f"{name}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (info / "RECORD").write_text(
+            f"{name}/__init__.py,,\n{name}/data/part{i:02d}.bin,,\n"
+            f"{name}-0.1.dist-info/METADATA,,\n{name}-0.1.dist-info/RECORD,,\n"
         )
     return tuple(f"{prefix}{i}" for i in range(1, len(chunks) + 1))
 
@@ -309,6 +318,36 @@ def test_partial_install_falls_through_to_download(
     path = models.resolve_entry(entry, cache=tmp_path / "c")
     assert path.read_bytes() == PAYLOAD
     assert server.ranges == [None]
+
+
+def test_parts_without_record_are_absent(
+    server: FakeModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part whose dist-info has no RECORD (or no data file in it) is not installed."""
+    mods = make_parts(tmp_path / "site", [PAYLOAD[:100], PAYLOAD[100:]], prefix="norecpart")
+    (tmp_path / "site" / "norecpart2-0.1.dist-info" / "RECORD").unlink()
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    entry = make_entry(server.url, parts=mods)
+    assert models._installed_parts(entry) is None
+    (tmp_path / "site" / "norecpart2-0.1.dist-info" / "RECORD").write_text("norecpart2/x.py,,\n")
+    assert models._installed_parts(entry) is None
+    assert models.resolve_entry(entry, cache=tmp_path / "c").read_bytes() == PAYLOAD
+    assert server.ranges == [None]
+
+
+def test_real_fast_parts_found_through_metadata() -> None:
+    """The installed 0.5B part packages are located from their RECORDs, none imported."""
+    entry = models.get_entry(models.FAST_MODEL)
+    if importlib.util.find_spec(entry.part_modules[0]) is None:
+        pytest.skip("the 0.5B model part packages are not installed")
+    before = set(sys.modules)
+    parts = models._installed_parts(entry)
+    assert parts is not None and len(parts) == len(entry.part_modules) == 6
+    for i, (path, module) in enumerate(zip(parts, entry.part_modules, strict=True), 1):
+        assert path.parent.parent.name == module and path.name == f"part{i:02d}.bin"
+    assert sum(p.stat().st_size for p in parts) == entry.size
+    assert not {m for m in set(sys.modules) - before if m.startswith("pandas_sns")}
+    assert models.status(models.FAST_MODEL, Path("/nonexistent")) == "installed (parts)"
 
 
 def test_status_and_list(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from toolpath.tools.code.kernel import (
     KernelLimits,
     KernelPool,
     PythonKernel,
+    _Capped,
     cut,
     python_tool,
     strip_ansi,
@@ -133,12 +134,36 @@ def test_long_output_is_cut_to_head_and_tail(kernel: PythonKernel) -> None:
     assert "characters cut]" in many
 
 
-def test_a_huge_single_output_never_reaches_the_host(kernel: PythonKernel) -> None:
-    r = kernel.execute("print('x' * 10**8)", timeout=2)  # one 100 MB message: dropped
-    assert r.timed_out and r.restarted
+def test_a_huge_single_output_is_cut_inside_the_kernel(kernel: PythonKernel) -> None:
+    pid = kernel.pid
+    r = kernel.execute("print('x' * 10**8)", timeout=20)  # 100 MB: only head and tail are sent
+    assert r.ok and not r.restarted and kernel.pid == pid
+    cut_out = 10**8 + 1 - 2 * 4000
+    assert r.stdout == "x" * 4000 + f"\n... [{cut_out} characters cut] ...\n" + "x" * 3999 + "\n"
     assert kernel.execute("print('ok')").stdout == "ok\n"
     # in a fresh host process (this one's peak depends on earlier tests), peak RSS stays small
-    assert _fresh_host_peak_mb("print('x' * 10**8)", timeout=2) < 150  # baseline ~50 MB
+    assert _fresh_host_peak_mb("print('x' * 10**8)", timeout=20) < 150  # baseline ~50 MB
+
+
+def test_output_within_the_limit_is_untouched(kernel: PythonKernel) -> None:
+    r = kernel.execute("import sys\nprint('a' * 3999)\nsys.stderr.write('b' * 4000)")
+    assert (r.stdout, r.stderr) == ("a" * 3999 + "\n", "b" * 4000)
+    # the budget is per cell: the next cell has its own
+    r = kernel.execute("for _ in range(3): print('c' * 1000)")
+    assert r.stdout == ("c" * 1000 + "\n") * 3
+
+
+def test_kernel_cut_markers_count_for_the_host() -> None:
+    import re
+
+    mark = re.compile("\x00cut:n0nce:(\\d+)\x00")
+    capped = _Capped(5, mark)
+    capped.add("hello")
+    capped.add("\x00cut:n0nce:1000\x00world")
+    assert capped.value() == "hello\n... [1000 characters cut] ...\nworld"
+    other = _Capped(50, mark)
+    other.add("a\x00cut:other:7\x00b")  # another kernel's (or a forged) marker is plain text
+    assert other.value() == "a\x00cut:other:7\x00b"
 
 
 def test_display_and_expression_values(kernel: PythonKernel) -> None:

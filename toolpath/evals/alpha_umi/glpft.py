@@ -152,6 +152,9 @@ def _read_file(path: Path, prefix: str, *, folder: bool) -> list[tuple[str, str,
             except json.JSONDecodeError as exc:
                 problem = BadRecord(f"not valid JSON ({exc.msg} at column {exc.colno})")
                 rows.append((f"{path} line {lineno}", f"{prefix}{lineno}", problem))
+            except RecursionError:
+                problem = BadRecord("not valid JSON (nested too deeply)")
+                rows.append((f"{path} line {lineno}", f"{prefix}{lineno}", problem))
         return rows
     try:
         data = json.loads(text)
@@ -159,6 +162,8 @@ def _read_file(path: Path, prefix: str, *, folder: bool) -> list[tuple[str, str,
         raise DatasetError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise DatasetError(f"{path} is not valid JSON: nested too deeply") from None
     if isinstance(data, dict) and "conversations" in data:
         data = [data]
     if not isinstance(data, list):

@@ -101,7 +101,7 @@ def _iter_jsonl(
                 obj = json.loads(raw.decode("utf-8"))
                 if not isinstance(obj, dict):
                     raise ValueError(f"a JSON {type(obj).__name__}, not an object")
-            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError too
                 reason = str(exc)
                 log.warning("%s: line %d skipped: %s", path, lineno, reason)
                 if report is not None:

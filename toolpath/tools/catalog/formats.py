@@ -12,8 +12,12 @@
 - ToolBench/GLPFT files (``Name``/``function``/``input`` entries, tools with an ``api_list``);
 - a Python module (``module:pkg.tools``, or a ``.py`` file): its public typed functions.
 
-Bad entries (no name, a broken schema, a duplicate name) are logged, recorded in
-:attr:`Catalog.skipped` and skipped; a missing or unparsable file raises
+A name that OpenAI's ``^[a-zA-Z0-9_-]{1,64}$`` rejects (``math.factorial``) is fixed, not
+skipped: the tool gets :func:`~toolpath.tools.catalog.schema.sanitize_name`'s name
+(``math_factorial``), :attr:`Catalog.renamed` maps it back to the original, and one warning
+per catalog lists the renamed tools. Bad entries (no name, a broken schema, a duplicate name,
+two names that sanitize alike) are logged, recorded in :attr:`Catalog.skipped` and skipped;
+a missing or unparsable file raises
 :class:`~toolpath.errors.CatalogError`. :func:`toolpath.retrieval.synthetic.synthetic_catalog` makes large described-only
 catalogs for retrieval tests and benchmarks.
 """
@@ -46,6 +50,8 @@ from toolpath.tools.catalog.schema import (
     SkipEntry,
     check_schema,
     described_only,
+    nesting_problem,
+    sanitize_name,
 )
 
 log = logging.getLogger(__name__)
@@ -58,15 +64,23 @@ HTTP_TIMEOUT = 30.0
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _MAX_WARNINGS = 20
+_MAX_LISTED = 10
+_MAX_YAML_VALUES = 5_000_000
+
+Parsed = tuple[str, Tool | str, str | None]
+"""What one entry gives: (label, the Tool or why it was skipped, the name the entry gave
+when the Tool's name is its sanitized form, else None)."""
 
 
 @dataclass
 class Catalog:
-    """Tools loaded from one source, and the entries that were skipped with the reason why."""
+    """Tools loaded from one source, the entries that were skipped with the reason why, and
+    the tools whose names were sanitized (``renamed``: tool name -> the name the entry gave)."""
 
     tools: list[Tool]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""
+    renamed: dict[str, str] = field(default_factory=dict)
     _index: dict[str, Tool] = field(default_factory=dict, init=False, repr=False, compare=False)
     _indexed: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
 
@@ -77,14 +91,19 @@ class Catalog:
         return len(self.tools)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._lookup(name) is not None
+        return isinstance(name, str) and self._find(name) is not None
 
     def by_name(self, name: str) -> Tool:
-        """The tool called ``name`` (a KeyError naming the catalog if there is none)."""
-        found = self._lookup(name)
+        """The tool called ``name``, or renamed from it (a KeyError naming the catalog if none)."""
+        found = self._find(name)
         if found is None:
             raise KeyError(f"no tool named {name!r} in the catalog {self.source or '(unnamed)'}")
         return found
+
+    def original_name(self, name: str) -> str:
+        """The name the catalog entry gave the tool now called ``name`` (``name`` itself unless
+        it was sanitized): map a model's call back to the catalog's own name with this."""
+        return self.renamed.get(name, name)
 
     def specs(self) -> list[Any]:
         """The tools in the OpenAI ``tools=`` format."""
@@ -95,6 +114,13 @@ class Catalog:
             self._index = {t.name: t for t in self.tools}
             self._indexed = (id(self.tools), len(self.tools))
         return self._index.get(name)
+
+    def _find(self, name: str) -> Tool | None:
+        found = self._lookup(name)
+        if found is None and name in self.renamed.values():
+            sanitized = next(k for k, v in self.renamed.items() if v == name)
+            found = self._lookup(sanitized)
+        return found
 
 
 def load_catalog(
@@ -116,7 +142,10 @@ def load_catalog(
     text = str(source).strip()
     if isinstance(source, str) and text.startswith("module:"):
         return _from_module(_import_module(text.removeprefix("module:").strip()), text)
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~user of a user that does not exist
+        raise CatalogError(f"catalog {text} not found: no home folder for its '~user'") from None
     if path.suffix == ".py" or (fmt == "python" and path.exists()):
         return _from_module(_import_file(path), text)
     if fmt == "python" and _MODULE.match(text) and not path.exists():
@@ -153,7 +182,7 @@ def _read(path: Path) -> Any:
         raise CatalogError(
             f"{where} not found; pass a .json, .jsonl, .yaml or .py file, or module:pkg.name"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise CatalogError(f"cannot read the {where}: {exc}") from None
     if not text.strip():
         raise CatalogError(f"{where} is empty; expected a list of tool entries")
@@ -161,7 +190,7 @@ def _read(path: Path) -> Any:
     if suffix == ".jsonl":
         return [
             _json(line, f"{where}, line {i}")
-            for i, line in enumerate(text.splitlines(), 1)
+            for i, line in enumerate(text.split("\n"), 1)  # not splitlines: JSON keeps U+2028
             if line.strip()
         ]
     if suffix in (".yaml", ".yml") or (suffix != ".json" and text.lstrip()[0] not in "[{"):
@@ -172,10 +201,54 @@ def _read(path: Path) -> Any:
                 f"reading the YAML {where} needs PyYAML: pip install pyyaml"
             ) from None
         try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            data = yaml.safe_load(text)
+        except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+            # ValueError: a bad date such as 2020-13-01; RecursionError: nesting too deep
             raise CatalogError(f"{where} is not valid YAML: {exc}") from None
+        if (size := _expanded_size(data)) is None or size > _MAX_YAML_VALUES:
+            raise CatalogError(
+                f"{where}: its YAML aliases (*name) expand to a structure that contains itself "
+                f"or holds over {_MAX_YAML_VALUES:,} values"
+            )
+        try:  # JSON's data model from here on: dates as ISO text, aliases expanded
+            return json.loads(json.dumps(data, default=_yaml_scalar))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise CatalogError(f"{where} holds YAML that has no JSON form: {exc}") from None
     return _json(text, where)
+
+
+def _expanded_size(data: Any) -> int | None:
+    """How many values ``data`` holds once shared parts (YAML aliases) are counted each time
+    they appear; None if it contains itself. Each container is visited once."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        kids = list(node.values() if isinstance(node, dict) else node)
+        if done:
+            on_path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
+        elif id(node) in on_path:
+            return None
+        elif id(node) not in sizes:
+            on_path.add(id(node))
+            stack.append((node, True))
+            stack += [(k, False) for k in kids if isinstance(k, dict | list)]
+    return sizes.get(id(data), 1)
+
+
+def _yaml_scalar(value: Any) -> Any:
+    """The JSON form of a YAML value JSON lacks: a date, a set or binary data."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    raise TypeError(f"a YAML {type(value).__name__}")
 
 
 def _json(text: str, where: str) -> Any:
@@ -185,6 +258,8 @@ def _json(text: str, where: str) -> Any:
         raise CatalogError(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise CatalogError(f"{where} is not usable JSON: it nests too deeply") from None
 
 
 def _from_data(data: Any, fmt: str, source: str) -> Catalog:
@@ -201,8 +276,8 @@ def _from_data(data: Any, fmt: str, source: str) -> Catalog:
     catalog = Catalog([], [], source)
     with gc_paused():
         for index, entry in enumerate(data):
-            for label, result in _parse(entry, index, fmt):
-                _add(catalog, label, result)
+            for label, result, original in _parse(entry, index, fmt):
+                _add(catalog, label, result, original)
     _summarize(catalog)
     return catalog
 
@@ -219,16 +294,28 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _add(catalog: Catalog, label: str, result: Tool | str) -> None:
-    """Add a tool, or record why an entry was skipped; exact repeats are dropped quietly."""
+def _add(catalog: Catalog, label: str, result: Tool | str, original: str | None = None) -> None:
+    """Add a tool, or record why an entry was skipped; exact repeats are dropped quietly, and
+    two different names that sanitize to the same one are a clash, reported, never merged."""
     if isinstance(result, Tool) and (first := catalog._lookup(result.name)) is not None:
-        if (first.description, first.parameters) == (result.description, result.parameters):
+        before, now = catalog.original_name(first.name), original or result.name
+        if before != now:
+            result = (
+                f"name clash: {now!r} and {before!r} both become the tool name "
+                f"'{result.name}'; the first one is kept, rename one of them"
+            )
+        elif (first.description, first.parameters) == (result.description, result.parameters):
             return  # e.g. ToolBench query files list the same API in many queries
-        result = f"duplicate tool name '{result.name}' (a different tool); the first one is kept"
+        else:
+            result = (
+                f"duplicate tool name '{result.name}' (a different tool); the first one is kept"
+            )
     if isinstance(result, Tool):
         catalog.tools.append(result)
         catalog._index[result.name] = result  # the lookup above left the index fresh
         catalog._indexed = (id(catalog.tools), len(catalog.tools))
+        if original is not None and original != result.name:
+            catalog.renamed[result.name] = original
         return
     catalog.skipped.append((label, result))
     if len(catalog.skipped) <= _MAX_WARNINGS:
@@ -236,6 +323,17 @@ def _add(catalog: Catalog, label: str, result: Tool | str) -> None:
 
 
 def _summarize(catalog: Catalog) -> None:
+    if catalog.renamed:
+        pairs = [f"{v!r} -> {k!r}" for k, v in list(catalog.renamed.items())[:_MAX_LISTED]]
+        more = len(catalog.renamed) - len(pairs)
+        log.warning(
+            "catalog %s: renamed %d tool(s) whose names OpenAI rejects (1-64 of A-Z a-z 0-9 _ -)"
+            ": %s%s; calls map back through Catalog.renamed",
+            catalog.source,
+            len(catalog.renamed),
+            ", ".join(pairs),
+            f" and {more} more" if more > 0 else "",
+        )
     if len(catalog.skipped) > _MAX_WARNINGS:
         log.warning(
             "catalog %s: %d entries skipped in all (see Catalog.skipped)",
@@ -254,10 +352,12 @@ def _label(entry: dict[str, Any], index: int) -> str:
     return f"entry #{index}"
 
 
-def _parse(entry: Any, index: int, fmt: str) -> list[tuple[str, Tool | str]]:
+def _parse(entry: Any, index: int, fmt: str) -> list[Parsed]:
     if not isinstance(entry, dict):
-        return [(f"entry #{index}", f"expected an object, got {type(entry).__name__}")]
+        return [(f"entry #{index}", f"expected an object, got {type(entry).__name__}", None)]
     label = _label(entry, index)
+    if problem := nesting_problem(entry):
+        return [(label, problem, None)]
     kind = _detect(entry) if fmt == "auto" else fmt
     try:
         if kind == "toolbench":
@@ -266,10 +366,10 @@ def _parse(entry: Any, index: int, fmt: str) -> list[tuple[str, Tool | str]]:
             return toolbench_entry(entry, label)
         if kind == "openai":
             fn = entry["function"] if isinstance(entry.get("function"), dict) else entry
-            return [(label, _own(fn, bind=False))]
-        return [(label, _own(entry, bind=True))]
+            return [(label, *_own(fn, bind=False))]
+        return [(label, *_own(entry, bind=True))]
     except (SkipEntry, ToolSchemaError) as exc:
-        return [(label, str(exc))]
+        return [(label, str(exc), None)]
 
 
 def _detect(entry: dict[str, Any]) -> str:
@@ -283,10 +383,13 @@ def _detect(entry: dict[str, Any]) -> str:
 # -- toolpath's own format and OpenAI's ---------------------------------------------------------
 
 
-def _own(entry: dict[str, Any], *, bind: bool) -> Tool:
-    name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
+def _own(entry: dict[str, Any], *, bind: bool) -> tuple[Tool, str]:
+    """The entry's Tool, under its name sanitized for OpenAI, and the name the entry gave."""
+    raw = entry.get("name")
+    if not isinstance(raw, str) or not raw.strip():
         raise SkipEntry("no name: every tool entry needs a 'name'")
+    original = raw.strip()
+    name = sanitize_name(original)
     description = entry.get("description") or ""
     if not isinstance(description, str):
         raise SkipEntry("'description' must be a string")
@@ -306,7 +409,7 @@ def _own(entry: dict[str, Any], *, bind: bool) -> Tool:
         fn = _endpoint(name, endpoint, float(timeout or HTTP_TIMEOUT))
     else:
         fn = described_only(name)
-    return Tool(name, description.strip(), parameters, fn, timeout=timeout)
+    return Tool(name, description.strip(), parameters, fn, timeout=timeout), original
 
 
 class _LazyCallable:
@@ -353,7 +456,11 @@ def _endpoint(name: str, spec: Any, timeout: float) -> Callable[..., str]:
         raise SkipEntry("'endpoint' must be an object with a 'url'")
     url, method = spec["url"].strip(), str(spec.get("method", "GET")).upper()
     headers = spec.get("headers") or {}
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError as exc:  # e.g. an unclosed [IPv6 address
+        raise SkipEntry(f"endpoint url {url!r} is not a valid URL ({exc})") from None
+    if scheme not in ("http", "https"):
         raise SkipEntry(f"endpoint url {url!r} must start with http:// or https://")
     if method not in ("GET", "POST"):
         raise SkipEntry(f"endpoint method must be GET or POST, got {method!r}")

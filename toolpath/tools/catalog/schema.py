@@ -20,8 +20,33 @@ TYPE_ALIASES.update(datetime="string", int="integer", long="integer", float="num
 TYPE_ALIASES.update(double="number", bool="boolean", list="array", dict="object", json="object")
 
 
+MAX_NESTING = 64
+"""How deeply an entry may nest objects and lists (a real tool schema stays far below)."""
+
+
 class SkipEntry(Exception):
     """An entry that cannot become a tool; the message says why."""
+
+
+def nesting_problem(obj: Any, limit: int = MAX_NESTING) -> str | None:
+    """Why ``obj`` cannot be walked safely: dicts and lists nested deeper than ``limit`` (a
+    container that holds itself counts as endlessly deep); None if it is fine.
+
+    It recurses at most ``limit`` deep, so it is safe on any input; everything after it may
+    then recurse freely.
+    """
+    if _too_deep(obj, limit):
+        return f"the entry nests objects and lists more than {limit} deep (or contains itself)"
+    return None
+
+
+def _too_deep(obj: Any, left: int) -> bool:
+    if left == 0:
+        return True
+    for value in obj.values() if isinstance(obj, dict) else obj:
+        if isinstance(value, dict | list) and _too_deep(value, left - 1):
+            return True
+    return False
 
 
 def sanitize_name(name: str) -> str:
@@ -62,12 +87,19 @@ def check_schema(params: Any) -> dict[str, Any]:
     return params
 
 
+def _short_json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)[:40]
+    except (ValueError, TypeError, RecursionError):  # circular, odd keys
+        return type(value).__name__
+
+
 def schema_problem(s: Any, path: str, depth: int) -> str | None:
     """The first thing wrong with a JSON schema, or None (checks types and structure only)."""
     if depth > 40:
         return f"{path}: the schema is nested too deeply"
     if not isinstance(s, dict):
-        return f"{path} must be a schema object, got {json.dumps(s, default=str)[:40]}"
+        return f"{path} must be a schema object, got {_short_json(s)}"
     types = s.get("type", [])
     for t in types if isinstance(types, list) else [types]:
         if not isinstance(t, str) or t not in JSON_TYPES:

@@ -26,18 +26,22 @@ from toolpath.tools.catalog.schema import (
 )
 
 
-def toolbench_entry(entry: dict[str, Any], label: str) -> list[tuple[str, Tool | str]]:
+def toolbench_entry(entry: dict[str, Any], label: str) -> list[tuple[str, Tool | str, str | None]]:
+    """(label, Tool or why it was skipped, original name) for each tool of one entry. The
+    original name is a GLPFT ``Name`` that had to be sanitized; a ToolBench API's name is made
+    as ``<tool>_<api>`` (sanitized) and has none."""
     if "api_list" not in entry:
         if "api_name" in entry:
-            return [_toolbench_api(entry, "", "", label)]
-        return [(label, _glpft(entry))]
+            return [(*_toolbench_api(entry, "", "", label), None)]
+        return [(label, *_glpft(entry))]
     apis = entry["api_list"]
     if not isinstance(apis, list):
-        return [(label, "'api_list' must be a list of APIs")]
+        return [(label, "'api_list' must be a list of APIs", None)]
     tool_name = _text(entry.get("tool_name") or entry.get("name") or entry.get("title"))
     tool_desc = _text(entry.get("tool_description") or entry.get("description"))
     return [
-        _toolbench_api(api, tool_name, tool_desc, f"{label} api #{j}") for j, api in enumerate(apis)
+        (*_toolbench_api(api, tool_name, tool_desc, f"{label} api #{j}"), None)
+        for j, api in enumerate(apis)
     ]
 
 
@@ -70,7 +74,7 @@ def _toolbench_api(api: Any, tool_name: str, tool_desc: str, label: str) -> tupl
     return label, Tool(name, description, schema, described_only(name))
 
 
-def _glpft(entry: dict[str, Any]) -> Tool:
+def _glpft(entry: dict[str, Any]) -> tuple[Tool, str]:
     raw = _text(entry.get("Name") or entry.get("name"))
     if not raw:
         raise SkipEntry("no name: expected 'Name' or 'name'")
@@ -86,8 +90,9 @@ def _glpft(entry: dict[str, Any]) -> Tool:
     elif isinstance(spec, dict) and (
         spec.get("type") == "object" or isinstance(spec.get("properties"), dict)
     ):
-        schema = copy.deepcopy(spec)
-        for prop in schema.get("properties", {}).values():
+        schema = copy.deepcopy(spec)  # safe: the loader checked how deep the entry nests
+        props = schema.get("properties")
+        for prop in props.values() if isinstance(props, dict) else ():
             if isinstance(prop, dict) and isinstance(prop.get("type"), str):
                 prop["type"] = _json_type(prop["type"])
         schema = check_schema(schema)
@@ -112,7 +117,7 @@ def _glpft(entry: dict[str, Any]) -> Tool:
         raise SkipEntry(
             "'input' must be a JSON schema, a dict of parameter -> description, or a list"
         )
-    return Tool(name, description, schema, described_only(name))
+    return Tool(name, description, schema, described_only(name)), raw
 
 
 def _text(value: Any) -> str:

@@ -13,9 +13,12 @@ interrupted; a kernel that is still busy 2 s later, or that died (memory or CPU 
 :class:`KernelPool` lends kernels to trajectories and resets them in the background, and
 :func:`python_tool` wraps a kernel as the ``python`` tool.
 
-Outputs are capped as they arrive (head and tail of ``max_output_chars``), and the host drops
-any single kernel message over 64 MiB, so a kernel printing gigabytes ends in a timeout and a
-restart rather than in host memory.
+Output is capped inside the kernel, before it is sent (:mod:`toolpath.tools.code.guard`, set up
+by a silent cell after every start): each cell sends at most the head and tail of
+``max_output_chars`` per stream plus a count of what it left out, and no message over 16 MiB.
+The same cell kills, when a cell ends, every process that cell started. The host keeps the head
+and tail again, drops any single message over 64 MiB (code that undoes the guard: a timeout and a
+restart), and never raises on a message it cannot read: it restarts the kernel and says so.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import contextlib
 import queue
 import re
+import secrets
 import signal
 import threading
 import time
@@ -37,6 +41,7 @@ from typing import Any
 from toolpath.errors import KernelError
 from toolpath.tools.base import Tool, tool
 from toolpath.tools.code import sandbox
+from toolpath.tools.code.guard import setup_cell
 from toolpath.tools.code.sandbox import KernelProcess
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -62,6 +67,9 @@ class KernelLimits:
     """Processes and threads of its uid (``RLIMIT_NPROC``); ipykernel itself uses ~12."""
     file_size_mb: int = 64
     """Largest file the kernel may write (``RLIMIT_FSIZE``)."""
+    network: bool = False
+    """Let the kernel use the network (TCP and UDP). Off: Landlock denies TCP connect and bind,
+    a seccomp filter denies IPv4/IPv6 sockets, and as root the kernel has no network at all."""
     max_output_chars: int = 4000
     """Longer outputs are cut to their head and tail around a ``[N characters cut]`` marker."""
 
@@ -85,12 +93,26 @@ def cut(text: str, limit: int) -> str:
 
 
 class _Capped:
-    """Collects streamed text but keeps only its first and last ``keep`` characters."""
+    """Collects streamed text but keeps only its first and last ``keep`` characters.
 
-    def __init__(self, keep: int) -> None:
-        self.keep, self.head, self.tail, self.total = keep, "", "", 0
+    ``mark`` matches the kernel's cut markers: the count in each is added to what was cut.
+    """
+
+    def __init__(self, keep: int, mark: re.Pattern[str] | None = None) -> None:
+        self.keep, self.head, self.tail, self.total, self.hidden = keep, "", "", 0, 0
+        self.mark = mark
 
     def add(self, text: str) -> None:
+        if self.mark is not None and "\x00" in text:
+            for i, part in enumerate(self.mark.split(text)):
+                if i % 2:
+                    self.hidden += int(part)
+                else:
+                    self._add(part)
+        else:
+            self._add(text)
+
+    def _add(self, text: str) -> None:
         self.total += len(text)
         if len(self.head) < self.keep:
             room = self.keep - len(self.head)
@@ -98,7 +120,7 @@ class _Capped:
         self.tail = (self.tail + text)[-self.keep :]
 
     def value(self) -> str:
-        dropped = self.total - len(self.head) - len(self.tail)
+        dropped = self.total - len(self.head) - len(self.tail) + self.hidden
         mark = f"\n... [{dropped} characters cut] ...\n" if dropped else ""
         return strip_ansi(self.head + mark + self.tail)
 
@@ -106,9 +128,9 @@ class _Capped:
 class _Output:
     """Everything one request printed, returned and raised, read off the iopub channel."""
 
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-        self.out, self.err, self.res = _Capped(keep), _Capped(keep), _Capped(keep)
+    def __init__(self, keep: int, mark: re.Pattern[str] | None = None) -> None:
+        self.keep, self.mark = keep, mark
+        self.out, self.err, self.res = (_Capped(keep, mark) for _ in range(3))
         self.errors: list[str] = []
 
     def collect(self, session: KernelProcess, msg_id: str, seconds: float) -> str:
@@ -125,13 +147,17 @@ class _Output:
                 continue
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
-                (self.err if content.get("name") == "stderr" else self.out).add(content["text"])
+                text = content.get("text", "")
+                (self.err if content.get("name") == "stderr" else self.out).add(text)
             elif kind == "execute_result":
                 self.res.add(content.get("data", {}).get("text/plain", ""))
             elif kind == "display_data":
                 self.out.add(content.get("data", {}).get("text/plain", "") + "\n")
             elif kind == "error" and not self.errors:
-                self.errors.append(_format_error(content))
+                error = _format_error(content)
+                if self.mark is not None:
+                    error = self.mark.sub(lambda m: f"\n... [{m[1]} characters cut] ...\n", error)
+                self.errors.append(cut(error, self.keep))
             elif kind == "status" and content.get("execution_state") == "idle":
                 return "idle"
         return "timeout"
@@ -233,6 +259,9 @@ class PythonKernel:
         self.interrupt_grace, self.start_timeout = interrupt_grace, start_timeout
         self._lock = threading.RLock()
         self._box: dict[str, Any] = {}
+        nonce = secrets.token_hex(8)
+        self._mark = re.compile(f"\x00cut:{nonce}:(\\d+)\x00")
+        self._setup = setup_cell(limits.max_output_chars, nonce)
         self._closed = False
         self._finalizer = weakref.finalize(self, _cleanup, self._box)
 
@@ -254,6 +283,11 @@ class PythonKernel:
             self._box["session"] = session
             try:
                 session.wait_ready(self.start_timeout)
+                res = self._run(
+                    session, self._setup, self.start_timeout, recover=False, silent=True
+                )
+                if not res.ok:
+                    raise KernelError(f"the kernel's output guard failed: {res.text()}")
                 if self.startup_code:
                     res = self._run(session, self.startup_code, self.start_timeout, recover=False)
                     if not res.ok:
@@ -305,24 +339,44 @@ class PythonKernel:
         return await asyncio.to_thread(self.execute, code, timeout)
 
     def _run(
-        self, session: KernelProcess, code: str, timeout: float, *, recover: bool = True
+        self,
+        session: KernelProcess,
+        code: str,
+        timeout: float,
+        *,
+        recover: bool = True,
+        silent: bool = False,
     ) -> ExecResult:
-        """One execute request: collect its output; interrupt, and restart when ``recover``."""
-        sink = _Output(self.limits.max_output_chars)
-        msg_id = session.client.execute(code, allow_stdin=False, stop_on_error=False)
-        state, note = sink.collect(session, msg_id, timeout), None
-        timed_out = state == "timeout"
-        if timed_out:  # interrupt; its KeyboardInterrupt traceback gives way to the note
-            session.interrupt()
-            state = sink.collect(session, msg_id, self.interrupt_grace)
-            how = "was interrupted; variables and imports are kept."
-            if state != "idle":
-                state, how = "stuck", f"did not stop when interrupted. {_RESTARTED}"
-            note = f"TimeoutError: the code ran longer than {timeout:g}s and {how}"
-        elif state == "dead":
-            note = _death_note(session.proc.poll())
-        elif _asked_exit(session.next(session.client.shell_channel, msg_id, 1.0)):
-            state, note = "exit", f"SystemExit: the code called exit(). {_RESTARTED}"
+        """One execute request: collect its output; interrupt, and restart when ``recover``.
+
+        A message that cannot be read (a bad signature, a broken frame) leaves the channel in
+        an unknown state: the run ends with a ProtocolError and the kernel is restarted.
+        """
+        sink = _Output(self.limits.max_output_chars, self._mark)
+        timed_out, note = False, None
+        try:
+            msg_id = session.client.execute(
+                code, silent=silent, allow_stdin=False, stop_on_error=False
+            )
+            state = sink.collect(session, msg_id, timeout)
+            timed_out = state == "timeout"
+            if timed_out:  # interrupt; its KeyboardInterrupt traceback gives way to the note
+                session.interrupt()
+                state = sink.collect(session, msg_id, self.interrupt_grace)
+                how = "was interrupted; variables and imports are kept."
+                if state != "idle":
+                    state, how = "stuck", f"did not stop when interrupted. {_RESTARTED}"
+                note = f"TimeoutError: the code ran longer than {timeout:g}s and {how}"
+            elif state == "dead":
+                note = _death_note(session.proc.poll())
+            elif _asked_exit(session.next(session.client.shell_channel, msg_id, 1.0)):
+                state, note = "exit", f"SystemExit: the code called exit(). {_RESTARTED}"
+        except Exception as exc:  # any unreadable message: restart, never raise
+            why = cut(f"{type(exc).__name__}: {exc}", 300)
+            state = "broken"
+            note = (
+                f"ProtocolError: a message from the kernel could not be read ({why}). {_RESTARTED}"
+            )
         restarted = state != "idle" and recover
         if restarted:
             self._restart()

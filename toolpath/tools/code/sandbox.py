@@ -3,15 +3,21 @@
 The launcher is this file run as a script (standard library only, so it starts fast)::
 
     python sandbox.py --memory-mb 2048 --cpu-seconds 120 --max-processes 64 --file-size-mb 64 \\
-        --workdir DIR [--uid N --gid N] -- -f CONNECTION_FILE [ipykernel options...]
+        --workdir DIR [--rw DIR ...] [--network] [--uid N --gid N] -- -f CONNECTION_FILE [...]
 
 Before any user code exists it sets the resource limits (``RLIMIT_AS``, ``RLIMIT_CPU``,
-``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_CORE=0``), starts a new session, drops root to the
-given uid/gid (no supplementary groups, ``no_new_privs`` set), chdirs into the workdir, and then
-runs ipykernel *in the same interpreter*. It does not ``exec`` a new Python: after the drop the
-interpreter may be unreachable (a pyenv build under a 0700 ``/root``). Directories on
-``sys.path`` that the sandbox uid cannot read are reached through a directory fd opened before
-the drop (``/proc/self/fd/N``), which grants read access to that tree only.
+``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_CORE=0``), starts a new session, as root enters a
+new network namespace (unless ``--network``) and drops to the given uid/gid (no supplementary
+groups), sets ``no_new_privs``, applies the Landlock rules and the seccomp filter of
+:mod:`toolpath.tools.code.confine` (files: read the Python installation and system libraries,
+write only ``--workdir`` and the ``--rw`` folders; no TCP unless ``--network``), chdirs into the
+workdir, and then runs ipykernel *in the same interpreter*. It does not ``exec`` a new Python:
+after the drop the interpreter may be unreachable (a pyenv build under a 0700 ``/root``).
+Directories on ``sys.path`` that the sandbox uid cannot read are reached through a directory fd
+opened before the drop (``/proc/self/fd/N``), which grants read access to that tree only.
+
+The kernel talks to the host over ZMQ ``ipc`` (Unix sockets in its private ``conn`` folder),
+so neither the network namespace nor the TCP rules touch it.
 
 ``RLIMIT_NPROC`` counts every task (thread) of a *real uid*, and root ignores it. So as root the
 host gives each kernel its own unused uid (:func:`lease_uid`), which makes the limit bound the
@@ -36,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,7 @@ _ENV_PASS = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "LD_LIBRA
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _MB = 1024 * 1024
 _CONTEXT: Any = None
+_WARNED: set[bool] = set()
 
 
 def is_root() -> bool:
@@ -204,11 +212,27 @@ def _zmq_context() -> Any:
     return _CONTEXT
 
 
+def _warn_unconfined(network: bool) -> None:
+    """Warn once per process (and ``network`` setting) about what this machine cannot confine."""
+    if network in _WARNED:
+        return
+    _WARNED.add(network)
+    from toolpath.tools.code import confine
+
+    if gaps := confine.missing(network=network):
+        warnings.warn(
+            f"the Python kernel's sandbox cannot confine {'; '.join(gaps)}: generated code "
+            "can reach them (see 'Security model' in the README)",
+            confine.ConfinementWarning,
+            stacklevel=4,
+        )
+
+
 class KernelProcess:
     """One sandboxed kernel: the launcher's process, a blocking client, the private folders.
 
     ``limits`` maps the launcher's options (``memory_mb``, ``cpu_seconds``, ``max_processes``,
-    ``file_size_mb``) to values; ``uid`` is the uid to drop to (root only).
+    ``file_size_mb``, ``network``: a flag) to values; ``uid`` is the uid to drop to (root only).
     """
 
     def __init__(self, limits: dict[str, int], uid: int | None, kernel_args: list[str]) -> None:
@@ -226,8 +250,11 @@ class KernelProcess:
         if uid is not None:
             os.chown(fname, uid, uid)
         argv = [sys.executable, os.path.abspath(__file__), "--workdir", str(self.dirs.work)]
+        argv += [f"--rw={path}" for path in (self.dirs.conn, self.dirs.tmp, self.dirs.state)]
         for name, value in limits.items():
-            argv += [f"--{name.replace('_', '-')}", str(value)]
+            flag = f"--{name.replace('_', '-')}"
+            argv += ([flag] if value else []) if isinstance(value, bool) else [flag, str(value)]
+        _warn_unconfined(bool(limits.get("network")))
         argv += ["--uid", str(uid), "--gid", str(uid)] if uid is not None else []
         with open(self.dirs.log, "wb") as log:
             self.proc = subprocess.Popen(
@@ -354,14 +381,29 @@ def _reach_sys_path(fds: dict[str, int]) -> None:
     sys.path_importer_cache.clear()
 
 
+def _sibling(name: str) -> Any:
+    """A module beside this file, loaded by its path (the launcher runs outside the package)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_toolpath_sandbox_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Apply the limits, drop privileges, enter the workdir, run ipykernel."""
+    """Apply the limits, drop privileges, confine, enter the workdir, run ipykernel."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Start an ipykernel in a sandbox.")
     for name in ("memory-mb", "cpu-seconds", "max-processes", "file-size-mb"):
         parser.add_argument(f"--{name}", type=int, required=True)
     parser.add_argument("--workdir", required=True)
+    parser.add_argument("--rw", action="append", default=[], help="another folder to write")
+    parser.add_argument("--network", action="store_true", help="allow TCP and UDP")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     parser.add_argument("kernel_args", nargs=argparse.REMAINDER)
@@ -369,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     kernel_args = args.kernel_args[1:] if args.kernel_args[:1] == ["--"] else args.kernel_args
 
     here = os.path.dirname(os.path.abspath(__file__))
+    confine = _sibling("confine")
     sys.path[:] = [p for p in sys.path if p not in ("", here)]
     sys.dont_write_bytecode = True
     drop = args.uid is not None and os.geteuid() == 0
@@ -380,11 +423,21 @@ def main(argv: list[str] | None = None) -> None:
     _set_limit(resource.RLIMIT_CPU, args.cpu_seconds, args.cpu_seconds + 1)  # SIGXCPU, SIGKILL
     with contextlib.suppress(OSError):  # already a session leader when spawned by the host
         os.setsid()
+    if drop and not args.network:
+        try:
+            confine.new_network_namespace()
+        except OSError as exc:  # a container may forbid it: Landlock and seccomp still hold
+            print(f"sandbox: no network namespace: {exc}", file=sys.stderr)
+    fds = {}
     if drop:
-        fds = {}
         for entry in sys.path:
             with contextlib.suppress(OSError):
                 fds[entry] = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
+    abi = confine.landlock_abi()  # the rules open their paths now, while root still can
+    ruleset = (
+        confine.landlock([args.workdir, *args.rw], network=args.network, abi=abi) if abi else None
+    )
+    if drop:
         gid = args.gid if args.gid is not None else args.uid
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -392,10 +445,13 @@ def main(argv: list[str] | None = None) -> None:
         if os.getresuid() != (args.uid,) * 3 or os.getgroups():
             raise SystemExit("sandbox: dropping privileges failed")
         _reach_sys_path(fds)
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    confine.no_new_privs()
+    if ruleset is not None:
+        ruleset.enforce()
+    try:
+        confine.seccomp(network=args.network)
+    except OSError as exc:  # no seccomp in this Linux kernel: the host warned at start
+        print(f"sandbox: no seccomp filter: {exc}", file=sys.stderr)
     os.chdir(args.workdir)
     os.umask(0o077)
 
