@@ -294,13 +294,15 @@ def test_constrained_caller_is_recorded_as_action_text(scripted):
     models = roles(
         scripted,
         ["Next: caller", "Next: conclusion"],
-        [json.dumps({"tool": "secret_code", "arguments": {"name": "Alice"}})],
+        [json.dumps({"tool_calls": [{"name": "secret_code", "arguments": {"name": "Alice"}}]})],
         ["ok"],
     )
     state = agent_for(models, tools=[secret_code, flaky], caller_json=True).invoke(TASK)
     request = models[1].requests[0]
-    options = request.response_format["json_schema"]["schema"]["anyOf"]
-    assert [o["properties"]["tool"]["const"] for o in options] == ["secret_code", "flaky"]
+    calls = request.response_format["json_schema"]["schema"]["properties"]["tool_calls"]
+    assert calls["maxItems"] == 1  # one Action per caller turn
+    options = calls["items"]["anyOf"]
+    assert [o["properties"]["name"]["const"] for o in options] == ["secret_code", "flaky"]
     assert state["conversation"][2]["value"] == CALL
     assert state["conversation"][3]["value"] == CODE
 
@@ -456,3 +458,20 @@ def test_nodes_can_be_called_alone(scripted):
     update = steps.run_tool({**state, "call": unknown})
     assert update["conversation"][0]["value"].startswith("Error: there is no tool named 'nope'")
     assert update["observed"] is None and update["trace"][0]["ok"] is False
+
+
+def test_constrained_planner_thinks_then_routes(scripted):
+    plan = json.dumps({"thought": "I need Alice's code.", "next": "caller"})
+    done = json.dumps({"thought": "The observation answers it.", "next": "conclusion"})
+    call = json.dumps({"tool_calls": [{"name": "secret_code", "arguments": {"name": "Alice"}}]})
+    models = roles(scripted, [plan, done], [call], ["ok"])
+    state = agent_for(models, planner_json=True, caller_json=True).invoke(TASK)
+    first = models[0].requests[0]
+    schema = first.response_format["json_schema"]["schema"]
+    assert list(schema["properties"]) == ["thought", "next"]  # free text first, then the tag
+    assert schema["properties"]["next"]["enum"] == ["caller", "conclusion", "give up"]
+    assert first.stop is None and '"next": "caller" | "conclusion"' in prompt_of(first)
+    assert state["conversation"][1]["value"] == "I need Alice's code.\nNext: caller."
+    assert state["conversation"][3]["value"] == CODE and state["status"] == "done"
+    # the caller saw every parameter's contract, as toolpath's other prompts show it
+    assert "name (string, required): the person's first name" in prompt_of(models[1].requests[0])

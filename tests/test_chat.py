@@ -128,7 +128,7 @@ def test_tools_list_enable_disable(chat):
     assert "usage" in c("/tools frob calculator")
     c("/tools enable calculator")
     c("hi")
-    assert "calculator(expression" in c.model.requests[-1].messages[0]["content"]
+    assert "- calculator: " in c.model.requests[-1].messages[0]["content"]
 
 
 def test_model_command_keeps_the_old_model_on_a_bad_spec(chat, scripted):

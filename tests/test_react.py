@@ -30,8 +30,14 @@ def final(text: str) -> str:
 def allowed_replies(request) -> list[str]:
     """Which top-level reply shapes a request's response_format allows."""
     schema = request.response_format["json_schema"]["schema"]
-    options = schema.get("anyOf", [schema])
-    return [o["properties"].get("tool", {}).get("const", "final_answer") for o in options]
+    shapes = []
+    for option in schema.get("anyOf", [schema]):
+        if "final_answer" in option["properties"]:
+            shapes.append("final_answer")
+            continue
+        calls = option["properties"]["tool_calls"]["items"]
+        shapes += [c["properties"]["name"]["const"] for c in calls.get("anyOf", [calls])]
+    return shapes
 
 
 def test_tool_call_then_answer(scripted):
@@ -58,7 +64,8 @@ def test_json_mode_constrains_reply_to_tools_or_final(scripted):
     tool_agent(model, [calculator]).invoke("hello")
     req = model.requests[0]
     assert allowed_replies(req) == ["calculator", "final_answer"]
-    assert "calculator(expression: string)" in req.messages[0]["content"]
+    assert "expression (string, required)" in req.messages[0]["content"]
+    assert "none of the tools can\ndo what is asked" in req.messages[0]["content"]
     assert req.tools is None
 
 

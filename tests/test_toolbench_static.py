@@ -532,3 +532,41 @@ def test_real_model_runs_both_modes_on_one_short_dialogue(local_model: Any, tmp_
     }
     for row in (single, multi):
         assert all(v is None or 0.0 <= v <= 100.0 for v in row["metrics"].values())
+
+
+def test_constrained_roles_are_read_back_as_glpft_text(
+    scripted: Any, data: Any, tmp_path: Path
+) -> None:
+    weather = data.dialogues[0]
+    call = {"name": "current_weather_for_skycast", "arguments": {"city": "Lisbon"}}
+    replies = [
+        json.dumps({"thought": "Get the weather.", "next": "caller"}),  # planner t1: right
+        json.dumps({"tool_calls": [call]}),  # caller t2: right tool
+        json.dumps({"thought": "Enough.", "next": "conclusion"}),  # planner t4: wrong
+        "not json at all",  # caller t5: unreadable, scored as no action
+        json.dumps({"thought": "Done.", "next": "conclusion"}),  # planner t7: right
+        "It is sunny.",  # the summarizer stays free text
+    ]
+    model = scripted(replies=replies)
+    summary = run_static_eval(
+        [weather], planner=model, caller=model, summarizer=model, out_dir=tmp_path, constrained=True
+    )
+    row = summary["methods"]["multi"]
+    assert row["metrics"]["plan_acc"] == pytest.approx(66.67, abs=0.01)
+    assert row["metrics"]["act_em"] == 50.0
+    kinds = [r.response_format and r.response_format["json_schema"]["name"] for r in model.requests]
+    assert kinds == ["plan", "reply", "plan", "reply", "plan", None]
+    lines = load_records(tmp_path / "multi.jsonl")
+    assert lines[0]["output"] == "Get the weather.\nNext: caller."
+    assert lines[1]["pred"]["action"] == "current_weather_for_skycast"
+
+    backbone = scripted(
+        replies=[json.dumps({"thought": "Look it up.", "tool_calls": [call]}), *["{}"] * 2]
+    )
+    summary = run_static_eval(
+        [weather], backbone=backbone, out_dir=tmp_path / "single", constrained=True
+    )
+    first = load_records(tmp_path / "single" / "single.jsonl")[0]
+    assert first["pred"]["next"] == "caller" and first["pred"]["action"] == call["name"]
+    options = backbone.requests[0].response_format["json_schema"]["schema"]["anyOf"]
+    assert [list(o["properties"])[1] for o in options] == ["tool_calls", "conclusion", "give_up"]

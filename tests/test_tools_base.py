@@ -294,10 +294,10 @@ def test_raw_schema_tool_builtin_checks() -> None:
     assert raw.validate({"n": 2.0, "s": None}) == {"n": 2, "s": None}
     assert raw.run({"n": 3, "flag": True}) == '{"n": 3, "flag": true}'
     with pytest.raises(ToolArgumentsError) as info:
-        raw.validate({"n": True, "s": 1, "xs": {}, "zz": 0})
+        raw.validate({"n": True, "s": [1], "xs": None, "zz": 0})
     assert str(info.value) == (
         "raw: argument 'n' must be integer (got true); argument 's' must be string or null "
-        "(got 1); argument 'xs' must be array (got {}); and 1 more. Expected arguments: "
+        "(got [1]); argument 'xs' must be array (got null); and 1 more. Expected arguments: "
         "{n: integer, s: string | null (optional), flag: boolean (optional), xs: array (optional)}"
     )
     with pytest.raises(ToolArgumentsError, match="raw: missing required argument 'n'"):

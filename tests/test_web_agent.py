@@ -79,9 +79,11 @@ async def test_agent_acts_until_the_page_ends_the_episode(env: WebEnv) -> None:
     first = model.requests[0]
     assert _prompt(first.messages).startswith('Task: Click on the "')
     assert "Subtasks" not in _prompt(first.messages)  # one subtask: no plan shown
-    schema = first.response_format["json_schema"]["schema"]["anyOf"]
-    assert not any("final_answer" in o["properties"] for o in schema)  # done is a tool
-    click = next(o for o in schema if o["properties"]["tool"]["const"] == "click")
+    reply = first.response_format["json_schema"]["schema"]
+    assert "final_answer" not in reply["properties"]  # done is a tool
+    assert reply["properties"]["tool_calls"]["maxItems"] == 1  # one action a step
+    schema = reply["properties"]["tool_calls"]["items"]["anyOf"]
+    click = next(o for o in schema if o["properties"]["name"]["const"] == "click")
     refs = click["properties"]["arguments"]["properties"]["ref"]["enum"]
     listed = re.findall(r"^\[(\d+)\]", _prompt(first.messages), re.M)
     assert refs == sorted(int(r) for r in listed)

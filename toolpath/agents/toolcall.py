@@ -3,10 +3,16 @@
 Three ways, in order of preference:
 
 1. **native**: the backend returns OpenAI ``tool_calls``;
-2. **json**: the prompt lists the tools and a JSON schema constrains the reply to
-   ``{"tool": <one of the names>, "arguments": {...that tool's schema...}}`` or
-   ``{"final_answer": "..."}``;
-3. a last resort for either: a ```json block in plain text.
+2. **json**: the prompt carries every tool's whole contract
+   (:func:`~toolpath.tools.render.render_tools`) and a JSON schema constrains the reply to
+   ``{"tool_calls": [{"name": <one of the names>, "arguments": {...that tool's schema...}},
+   ...]}`` (several calls in one turn run concurrently) or ``{"final_answer": "..."}``, which
+   is also how the model declines when no tool fits;
+3. a last resort for either: ```json blocks or ``<tool_call>`` tags in plain text.
+
+Tool names that OpenAI's rules reject (``math.factorial``) reach the model as their
+:attr:`~toolpath.tools.base.Tool.wire_name` and come back under their own name, in calls and
+in traces.
 
 Whatever comes back is validated against the tool's schema. A reply that cannot be used
 becomes a :class:`Decision` with ``error`` set; the agent shows that error to the model
@@ -22,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
-from toolpath.errors import NativeToolsUnsupportedError, ToolError
+from toolpath.errors import NativeToolsUnsupportedError, ToolError, ToolSchemaError
 from toolpath.llm.base import (
     ChatModel,
     Completion,
@@ -34,23 +40,52 @@ from toolpath.llm.base import (
     collect,
 )
 from toolpath.tools.base import Tool
+from toolpath.tools.render import render_tools
 
 log = logging.getLogger(__name__)
 
 OnDelta = Callable[[str], None]
 
-JSON_MODE_PROMPT = """You can use tools. Reply with exactly one JSON object:
-{{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or
-{{"final_answer": "<your answer>"}} once you know the answer.
+CALLS_FORMAT = '{{"tool_calls": [{{"name": "<tool name>", "arguments": {{...}}}}]}}'
+JSON_MODE_PROMPT = f"""You can call tools. The tools:
+{{tools}}
 
-Tools:
-{tools}"""
+Reply with one JSON object, either
+{CALLS_FORMAT}
+to call tools: one call per action needed, several calls in one reply when the request asks for
+several things or for the same thing with several values; or
+{{{{"final_answer": "<text>"}}}}
+only when no call is needed: the conversation already holds the answer (a tool's result), or
+none of the tools can do what is asked (then say so). When a tool can do what is asked, call it:
+never answer such a request from memory, and never call a tool that does not do what is asked.
+Take each argument's value from the conversation; leave an optional argument out unless its value
+is given."""
 
-JSON_TOOLS_ONLY_PROMPT = """You can use tools. Reply with exactly one JSON object:
-{{"tool": "<tool name>", "arguments": {{...}}}}
+JSON_TOOLS_ONLY_PROMPT = f"""You can call tools. The tools:
+{{tools}}
 
-Tools:
-{tools}"""
+Reply with one JSON object:
+{CALLS_FORMAT}
+{{calls}}
+Take each argument's value from the conversation; leave an optional argument out unless its value
+is given."""
+
+CALLS_TEXT = (
+    "One call per action needed; several calls in one reply when the request asks for several "
+    "things or for the same thing with several values."
+)
+JSON_TOOLS_ONLY_PROMPT = (
+    """You can call tools. The tools:
+{tools}
+
+Reply with one JSON object:
+"""
+    + CALLS_FORMAT
+    + """
+{calls}
+Take each argument's value from the conversation; leave an optional argument out unless its value
+is given."""
+)
 
 NATIVE_PROMPT = "Use the tools when they help. When you know the answer, reply with it directly."
 
@@ -72,46 +107,43 @@ class Decision:
     completion: Completion | None = None
 
 
-def describe_tools(tools: Sequence[Tool]) -> str:
-    """One compact line per tool: ``name(arg: type, ...): description``."""
-    lines = []
+def describe_tools(tools: Sequence[Tool], query: str = "") -> str:
+    """The tools' full contracts for a prompt (:func:`~toolpath.tools.render.render_tools`)."""
+    return render_tools(tools, query=query)
+
+
+def wire_names(tools: Sequence[Tool]) -> dict[str, Tool]:
+    """The tools by the name models see (:attr:`Tool.wire_name`); two tools that would look
+    alike to a model are a :class:`ToolSchemaError`."""
+    by_wire: dict[str, Tool] = {}
     for t in tools:
-        props = t.parameters.get("properties", {})
-        required = set(t.parameters.get("required", []))
-        args = ", ".join(
-            f"{k}: {v.get('type', 'any')}" + ("" if k in required else "?")
-            for k, v in props.items()
-        )
-        lines.append(f"- {t.name}({args}): {t.description}")
-    return "\n".join(lines)
+        other = by_wire.setdefault(t.wire_name, t)
+        if other is not t:
+            raise ToolSchemaError(
+                f"tools {other.name!r} and {t.name!r} both reach models as {t.wire_name!r}; "
+                "rename one"
+            )
+    return by_wire
 
 
 def reply_schema(
-    tools: Sequence[Tool], *, allow_tools: bool = True, allow_final: bool = True
+    tools: Sequence[Tool],
+    *,
+    allow_tools: bool = True,
+    allow_final: bool = True,
+    max_calls: int | None = None,
 ) -> dict[str, Any]:
-    """JSON schema for a constrained reply: one tool call or (``allow_final``) a final answer."""
+    """JSON schema for a constrained reply: ``{"tool_calls": [...]}`` (each call one of the
+    tools, with that tool's argument schema; at most ``max_calls``) or (``allow_final``)
+    ``{"final_answer": "..."}``."""
     options: list[dict[str, Any]] = []
-    if allow_tools:
-        for t in tools:
-            params = {k: v for k, v in t.parameters.items() if k != "$defs"}
-            option: dict[str, Any] = {
-                "type": "object",
-                "properties": {"tool": {"const": t.name}, "arguments": params},
-                "required": ["tool", "arguments"],
-                "additionalProperties": False,
-            }
-            if "$defs" in t.parameters:
-                option["$defs"] = t.parameters["$defs"]
-            options.append(option)
+    if allow_tools and tools:
+        calls: dict[str, Any] = {"type": "array", "items": _call_schema(tools), "minItems": 1}
+        if max_calls is not None:
+            calls["maxItems"] = max_calls
+        options.append(_object({"tool_calls": calls}))
     if allow_final or not options:
-        options.append(
-            {
-                "type": "object",
-                "properties": {"final_answer": {"type": "string"}},
-                "required": ["final_answer"],
-                "additionalProperties": False,
-            }
-        )
+        options.append(_object({"final_answer": {"type": "string"}}))
     schema = options[0] if len(options) == 1 else {"anyOf": options}
     return {
         "type": "json_schema",
@@ -119,31 +151,91 @@ def reply_schema(
     }
 
 
+def _call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
+    one = []
+    for t in tools:
+        params = {k: v for k, v in t.parameters.items() if k != "$defs"}
+        params.setdefault("additionalProperties", False)  # no invented arguments
+        option = _object({"name": {"const": t.wire_name}, "arguments": params})
+        if "$defs" in t.parameters:
+            option["$defs"] = t.parameters["$defs"]
+        one.append(option)
+    return one[0] if len(one) == 1 else {"anyOf": one}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
 def system_prompt(
-    tools: Sequence[Tool], mode: ToolMode, instructions: str = "", *, allow_final: bool = True
+    tools: Sequence[Tool],
+    mode: ToolMode,
+    instructions: str = "",
+    *,
+    allow_final: bool = True,
+    max_calls: int | None = None,
+    query: str = "",
 ) -> str:
-    template = JSON_MODE_PROMPT if allow_final else JSON_TOOLS_ONLY_PROMPT
-    body = template.format(tools=describe_tools(tools)) if mode == "json" else NATIVE_PROMPT
+    """The system prompt of a decision: ``instructions``, then (JSON mode) the tools' contracts
+    and the reply format, shortened for ``query`` when the tool list is long."""
+    if mode != "json":
+        body = NATIVE_PROMPT
+    elif allow_final:
+        body = JSON_MODE_PROMPT.format(tools=describe_tools(tools, query))
+    else:
+        calls = "Make exactly one call." if max_calls == 1 else CALLS_TEXT
+        body = JSON_TOOLS_ONLY_PROMPT.format(tools=describe_tools(tools, query), calls=calls)
     return f"{instructions.strip()}\n\n{body}" if instructions.strip() else body
 
 
-def render_for_json_mode(messages: Sequence[Message]) -> list[Message]:
-    """Rewrite tool calls and tool results as plain text a small model reads well."""
-    names: dict[str, str] = {}
+def render_for_json_mode(messages: Sequence[Message], tools: Sequence[Tool] = ()) -> list[Message]:
+    """Rewrite tool calls and tool results as plain text a small model reads well (calls in
+    the reply format, under the names the model sees)."""
+    wire = {t.name: t.wire_name for t in tools}
     out: list[Message] = []
     for m in messages:
         calls = m.get("tool_calls")
         if m["role"] == "assistant" and calls:
             parsed = [_loose_call(c) for c in calls]
-            for c in parsed:
-                names[c.id] = c.name
-            text = "\n".join(json.dumps({"tool": c.name, "arguments": c.arguments}) for c in parsed)
-            out.append({"role": "assistant", "content": text})
+            shown = [{"name": wire.get(c.name, c.name), "arguments": c.arguments} for c in parsed]
+            out.append({"role": "assistant", "content": json.dumps({"tool_calls": shown})})
         elif m["role"] == "tool":
             out.append({"role": "user", "content": m.get("content") or ""})
         else:
             out.append({"role": m["role"], "content": m.get("content") or ""})
     return out
+
+
+def _wire_history(messages: Sequence[Message], tools: Sequence[Tool]) -> list[Message]:
+    """The history with its tool calls under the names the model sees (native requests)."""
+    wire = {t.name: t.wire_name for t in tools if t.name != t.wire_name}
+    if not wire:
+        return list(messages)
+    out: list[Message] = []
+    for m in messages:
+        calls = m.get("tool_calls")
+        if m["role"] == "assistant" and calls:
+            renamed = []
+            for c in calls:
+                fn = dict(c.get("function") or {})
+                fn["name"] = wire.get(fn.get("name", ""), fn.get("name", ""))
+                renamed.append({**c, "function": fn})
+            m = {**m, "tool_calls": renamed}
+        out.append(m)
+    return out
+
+
+def last_user_text(messages: Sequence[Message]) -> str:
+    """The text of the last user turn (what a long tool list is shortened for)."""
+    for m in reversed(messages):
+        if m["role"] == "user" and isinstance(m.get("content"), str):
+            return str(m["content"])
+    return ""
 
 
 def observation(name: str, result: str) -> str:
@@ -164,6 +256,8 @@ class DecideOptions(TypedDict, total=False):
     allow_final: bool
     """False leaves the final answer out of the prompt and the JSON schema, so a constrained
     reply is always a tool call (default True)."""
+    max_calls: int | None
+    """How many calls one reply may make (default: any number, run concurrently)."""
 
 
 def decide(
@@ -216,20 +310,26 @@ class _Ask:
         """The messages to send, the completion options and the delta callback."""
         force_final = self.options.get("force_final", False)
         allow_final = self.options.get("allow_final", True)
+        max_calls = self.options.get("max_calls")
         tools = self.tools
         self.mode = self.model.tool_mode if tools else "native"
-        instructions = self.options.get("instructions", "")
         prompt = system_prompt(
-            tools, self.mode, instructions, allow_final=allow_final or force_final
+            tools,
+            self.mode,
+            self.options.get("instructions", ""),
+            allow_final=allow_final or force_final,
+            max_calls=max_calls,
+            query=last_user_text(self.messages) if len(tools) > 1 else "",
         )
         sys_msg: Message = {"role": "system", "content": prompt}
         kwargs: dict[str, Any] = {"max_tokens": self.options.get("max_tokens", 512)}
         if self.mode == "json":
-            schema = reply_schema(tools, allow_tools=not force_final, allow_final=allow_final)
-            request = [sys_msg, *render_for_json_mode(self.messages)]
-            kwargs["response_format"] = schema
+            kwargs["response_format"] = reply_schema(
+                tools, allow_tools=not force_final, allow_final=allow_final, max_calls=max_calls
+            )
+            request = [sys_msg, *render_for_json_mode(self.messages, tools)]
         else:
-            request = [sys_msg, *self.messages]
+            request = [sys_msg, *_wire_history(self.messages, tools)]
             if tools and not force_final:
                 kwargs["tools"] = [t.spec() for t in tools]
         return request, kwargs, self.options.get("on_delta")
@@ -251,7 +351,8 @@ class _Ask:
         return self.request()
 
     def read(self, completion: Completion) -> Decision:
-        return parse_completion(completion, self.tools, mode=self.mode)
+        max_calls = self.options.get("max_calls")
+        return parse_completion(completion, self.tools, mode=self.mode, max_calls=max_calls)
 
 
 def _complete(
@@ -274,8 +375,15 @@ async def _acomplete(
     return await acollect(astream(request, **kwargs), on_delta, model.name)
 
 
-def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: ToolMode) -> Decision:
-    """Turn a raw completion into a validated Decision (never raises on model output)."""
+def parse_completion(
+    completion: Completion, tools: Sequence[Tool], *, mode: ToolMode, max_calls: int | None = None
+) -> Decision:
+    """Turn a raw completion into a validated Decision (never raises on model output).
+
+    Calls may name a tool by the name the model saw or by its own name; the Decision's calls
+    carry the tool's own name. Every call must be valid for the Decision to have any.
+    """
+    by_wire = wire_names(tools)
     by_name = {t.name: t for t in tools}
     text = completion.content
     try:
@@ -283,31 +391,28 @@ def parse_completion(completion: Completion, tools: Sequence[Tool], *, mode: Too
     except (ValueError, RecursionError) as exc:
         return _bad(completion, f"the tool call arguments are not valid JSON ({exc})")
     if not calls:
-        parsed = _parse_json_reply(text, strict=(mode == "json"))
+        parsed = parse_reply(text, strict=(mode == "json"))
         if isinstance(parsed, str):
             return _bad(completion, parsed)
         if parsed is None:
             return Decision(message=assistant(text), final=text.strip(), completion=completion)
-        if "final_answer" in parsed:
+        if isinstance(parsed, dict):
             answer = str(parsed["final_answer"]).strip()
             return Decision(message=assistant(answer), final=answer, completion=completion)
-        calls = [
-            ToolCall(
-                name=str(parsed.get("tool") or parsed.get("name")),
-                arguments=parsed.get("arguments") or {},
-            )
-        ]
+        calls = parsed
+    if max_calls is not None and len(calls) > max_calls:
+        return _bad(completion, f"make at most {max_calls} call(s) in one reply")
     checked = []
     for call in calls:
-        tool = by_name.get(call.name)
+        tool = by_wire.get(call.name) or by_name.get(call.name)
         if tool is None:
-            known = ", ".join(by_name) or "none"
+            known = ", ".join(by_wire) or "none"
             return _bad(completion, f"there is no tool named {call.name!r}; the tools are: {known}")
         try:
             args = tool.validate(call.arguments)
         except ToolError as exc:
             return _bad(completion, str(exc))
-        checked.append(ToolCall(name=call.name, arguments=args, id=call.id))
+        checked.append(ToolCall(name=tool.name, arguments=args, id=call.id))
     return Decision(
         message=assistant(text or None, checked), tool_calls=checked, completion=completion
     )
@@ -318,34 +423,58 @@ _EMBEDDED_CALL = re.compile(
 )
 
 
-def _parse_json_reply(text: str, *, strict: bool) -> dict[str, Any] | str | None:
-    """A dict for a tool call or final answer, an error string, or None for plain text.
+def parse_reply(text: str, *, strict: bool = True) -> list[ToolCall] | dict[str, Any] | str | None:
+    """The calls of a reply, its ``{"final_answer"}`` dict, an error string, or None for plain
+    text.
 
-    Besides the whole reply, ```json blocks and Hermes-style ``<tool_call>`` tags are
-    tried, since models asked for native calls often write one of those instead.
+    Besides the whole reply, ```json blocks and Hermes-style ``<tool_call>`` tags are tried
+    (all of them: a model asked for native calls often writes one tag per call). A call is
+    ``{"name" or "tool": ..., "arguments": {...}}``, alone or in ``{"tool_calls": [...]}``.
     """
-    candidates = [text.strip()]
-    candidates += [m.group(1) or m.group(2) for m in _EMBEDDED_CALL.finditer(text)]
-    for raw in candidates:
-        try:
-            obj = json.loads(raw)
-        except (
-            json.JSONDecodeError,
-            RecursionError,
-        ):  # nested past the parser's stack: not a reply
-            continue
-        if not isinstance(obj, dict):
-            continue
-        if "final_answer" in obj or (("tool" in obj or "name" in obj) and "arguments" in obj):
-            if not isinstance(obj.get("arguments", {}), dict):
-                return "the tool arguments must be a JSON object"
-            return obj
+    whole = _reply_object(text.strip())
+    if whole is not None:
+        return whole
+    found: list[ToolCall] = []
+    for m in _EMBEDDED_CALL.finditer(text):
+        reply = _reply_object(m.group(1) or m.group(2))
+        if isinstance(reply, list):
+            found += reply
+        elif reply is not None:
+            return reply
+    if found:
+        return found
     if strict:
         return (
-            'the reply was not the JSON object asked for; reply with {"tool": ..., '
-            '"arguments": {...}} or {"final_answer": ...}'
+            'the reply was not the JSON object asked for; reply with {"tool_calls": [{"name": '
+            '..., "arguments": {...}}]} or {"final_answer": ...}'
         )
     return None
+
+
+def _reply_object(raw: str) -> list[ToolCall] | dict[str, Any] | str | None:
+    """What one JSON text says (see :func:`_parse_json_reply`); None if it is no reply."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):  # nested past the parser's stack
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if "final_answer" in obj:
+        return obj
+    items = obj.get("tool_calls") if "tool_calls" in obj else [obj]
+    if not isinstance(items, list):
+        return "tool_calls must be a list of calls"
+    calls = []
+    for item in items:
+        if not isinstance(item, dict) or "arguments" not in item:
+            return None if items == [obj] else 'each call must be {"name": ..., "arguments": {...}}'
+        name = item.get("name", item.get("tool"))
+        if not isinstance(name, str):
+            return None if items == [obj] else "each call needs a tool name"
+        if not isinstance(item["arguments"], dict):
+            return "the tool arguments must be a JSON object"
+        calls.append(ToolCall(name=name, arguments=item["arguments"]))
+    return calls or "tool_calls is empty; call a tool or reply with final_answer"
 
 
 def _bad(completion: Completion, error: str) -> Decision:

@@ -64,6 +64,13 @@ def toolbench_static(
     retry_errors: Annotated[
         bool, typer.Option(help="Run again the steps that ended in an error.")
     ] = False,
+    constrained: Annotated[
+        bool,
+        typer.Option(
+            help="Constrain the planner (a thought, then its Next tag), the caller (one call) "
+            "and the backbone with JSON schemas, as the live agent does for JSON-mode models."
+        ),
+    ] = False,
 ) -> None:
     """α-UMi's static step-level evaluation on GLPFT data.
 
@@ -95,6 +102,7 @@ def toolbench_static(
                 concurrency=concurrency,
                 progress=lambda done, total: bar(label, done, total),
                 retry_errors=retry_errors,
+                constrained=constrained,
             )
     finally:
         close_all(models)

@@ -28,10 +28,10 @@ import sys
 
 import typer
 
-from toolpath.cli import alpha_umi, chat, costa, math, models, retrieval, run, web
+from toolpath.cli import alpha_umi, bfcl, chat, costa, math, models, retrieval, run, web
 from toolpath.errors import ToolpathError
 
-VERBS = (run, math, chat, costa, alpha_umi, web, retrieval, models)
+VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, models)
 """The verb modules, in the order ``toolpath --help`` lists their verbs (Typer lists the
 single commands first, then the groups: ``eval``, ``export``, ``web``, ``index``, ``models``)."""
 
@@ -51,7 +51,7 @@ app = typer.Typer(
 eval_app = typer.Typer(
     help="Run a benchmark; a run resumes where it stopped.\n\n"
     "The benchmarks: gsm8k, gsm8k-train, math500, math (DotaMath, PoT, CoT), costa, "
-    "toolbench-static (α-UMi), retrieval, miniwob, compwob.",
+    "toolbench-static (α-UMi), bfcl (function calling), retrieval, miniwob, compwob.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")

@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import hashlib
 import inspect
 import json
 import re
@@ -30,6 +31,7 @@ from toolpath.llm.base import ToolSpec
 T = TypeVar("T")
 Fn = Callable[..., Any]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ANY_NAME = re.compile(r"^[^\s]{1,200}$")
 _PY_TYPES: dict[str, Any] = dict(string=str, integer=int, number=(int, float), boolean=bool)
 _PY_TYPES.update(array=list, object=dict, null=type(None))
 
@@ -43,6 +45,8 @@ class Tool:
     """
 
     name: str
+    """The tool's own name; any text without spaces (``math.factorial``). A name OpenAI's rules
+    reject is shown to models as :attr:`wire_name` and mapped back."""
     description: str
     parameters: dict[str, Any]
     fn: Fn
@@ -50,21 +54,36 @@ class Tool:
     model: type[BaseModel] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name or ""):
-            raise ToolSchemaError(f"bad tool name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ -")
+        if not isinstance(self.name, str) or not _ANY_NAME.match(self.name):
+            raise ToolSchemaError(
+                f"bad tool name {self.name!r}: use 1-200 characters without spaces "
+                "(names outside A-Z a-z 0-9 _ - are shown to models sanitized and mapped back)"
+            )
         if self.parameters.get("type") != "object":
             raise ToolSchemaError(f"tool '{self.name}': parameters must be a schema of type object")
 
+    @property
+    def wire_name(self) -> str:
+        """The name models see: :attr:`name` itself, or :func:`sanitize_name` of it where
+        OpenAI's rules (1-64 of ``A-Z a-z 0-9 _ -``) reject it (``math.factorial`` ->
+        ``math_factorial``)."""
+        return self.name if _NAME.match(self.name) else sanitize_name(self.name)
+
     def spec(self) -> ToolSpec:
-        """The tool in the OpenAI ``tools=`` format."""
-        fn = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        """The tool in the OpenAI ``tools=`` format (under its :attr:`wire_name`)."""
+        fn: dict[str, Any] = {"name": self.wire_name, "description": self.description}
+        fn["parameters"] = self.parameters
         return {"type": "function", "function": fn}
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check and coerce ``arguments``; the result is JSON-compatible (safe to ``json.dumps``).
 
-        Raises :class:`ToolArgumentsError` with a short message a model can act on.
+        Safe mismatches are coerced first (:func:`coerce`): ``"5"`` where an integer is
+        required, one value where an array is. Raises :class:`ToolArgumentsError` with a short
+        message a model can act on for anything else.
         """
+        if isinstance(arguments, dict):
+            arguments = coerce(arguments, self.parameters)
         if self.model is None:
             return self._check_raw(arguments)
         return self._validate_model(arguments).model_dump(
@@ -102,6 +121,8 @@ class Tool:
 
     def _kwargs(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments as Python values (nested models stay models)."""
+        if isinstance(arguments, dict):
+            arguments = coerce(arguments, self.parameters)
         if self.model is None:
             return self._check_raw(arguments)
         instance = self._validate_model(arguments)
@@ -194,6 +215,67 @@ class Tool:
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+
+def sanitize_name(name: str) -> str:
+    """A valid tool name (1-64 of ``A-Z a-z 0-9 _ -``) for any text; long ones get a short hash."""
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "api"
+    if len(clean) <= 64:
+        return clean
+    return f"{clean[:55].rstrip('_')}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+_INT_TEXT = re.compile(r"^\s*[+-]?\d{1,18}\s*$")
+_NUMBER_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def coerce(value: Any, schema: Any, _depth: int = 0) -> Any:
+    """``value`` with the mismatches that cannot change its meaning fixed for ``schema``.
+
+    ``"5"`` -> 5 (integer), ``"2.5"`` -> 2.5 (number), ``5.0`` -> 5 (integer), ``"true"`` ->
+    True (boolean), 5 -> ``"5"`` (string), and a single value -> ``[value]`` where an array
+    is required; inside objects and arrays too. Anything else is returned as it is, for
+    validation to report.
+    """
+    if not isinstance(schema, dict) or _depth > 32:
+        return value
+    types = schema.get("type") or []
+    types = [types] if isinstance(types, str) else types
+    if not types or any(_is_json_type(value, t) for t in types):
+        if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+            props = schema["properties"]
+            return {k: coerce(v, props.get(k), _depth + 1) for k, v in value.items()}
+        if isinstance(value, list) and isinstance(schema.get("items"), dict):
+            return [coerce(v, schema["items"], _depth + 1) for v in value]
+        return value
+    for t in types:
+        fixed = _coerced(value, t, schema, _depth)
+        if fixed is not _UNSET:
+            return fixed
+    return value
+
+
+_UNSET = object()
+
+
+def _coerced(value: Any, t: str, schema: dict[str, Any], depth: int) -> Any:
+    if t == "integer" and isinstance(value, str) and _INT_TEXT.match(value):
+        return int(value)
+    if t == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if t == "number" and isinstance(value, str) and _NUMBER_TEXT.match(value):
+        return float(value) if any(c in value for c in ".eE") else int(value)
+    if t == "boolean" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if t == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    if t == "array" and not isinstance(value, list) and value is not None:
+        item = coerce(value, schema.get("items"), depth + 1)
+        item_types = (schema.get("items") or {}).get("type") or []
+        item_types = [item_types] if isinstance(item_types, str) else item_types
+        if not item_types or any(_is_json_type(item, it) for it in item_types):
+            return [item]
+    return _UNSET
 
 
 def stringify(result: Any) -> str:

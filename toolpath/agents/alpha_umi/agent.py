@@ -40,7 +40,6 @@ name their model). Status values (:data:`~toolpath.agents.base.Status`):
 from __future__ import annotations
 
 import difflib
-import json
 import operator
 import re
 import time
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from toolpath.agents.alpha_umi.constrained import as_text, constrain
 from toolpath.agents.alpha_umi.format import (
     Next,
     Turn,
@@ -73,7 +73,6 @@ from toolpath.agents.base import (
     model_record,
     tool_record,
 )
-from toolpath.agents.toolcall import reply_schema
 from toolpath.errors import ConfigError
 from toolpath.llm.base import ChatModel, Message, user
 from toolpath.tools.base import Tool, as_tools
@@ -96,10 +95,6 @@ OUT_OF_STEPS = (
     "above; if they do not answer the task, say what is still missing."
 )
 REPEATED = "\n(This exact call was made before; its result is above.)"
-CALLER_JSON = (
-    'Reply with one JSON object: {"tool": "<tool name>", "arguments": {...}}. '
-    "It is recorded as the Action and Action Input."
-)
 # Each role stops where it would start writing another role's turn (4 stops: OpenAI's limit).
 PLANNER_STOP = ["\nobservation:", "\ncaller:", "\nAction:", "\nuser:"]
 CALLER_STOP = ["\nobservation:", "\nObservation:", "\nassistant:", "\nuser:"]
@@ -158,6 +153,7 @@ def alpha_umi_agent(
     caller_tokens: int = 128,
     summarizer_tokens: int = 256,
     caller_json: bool = False,
+    planner_json: bool = False,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
@@ -167,8 +163,10 @@ def alpha_umi_agent(
     catalog (Tools, functions or a Catalog); with a ``retriever`` only its top ``k_tools`` reach
     the prompts (its catalog is callable too). ``demos``: a ``DemoSelector`` or a list of
     ``{"task", "calls"}`` (:func:`demo_chooser`). ``max_steps`` caps planner turns, ``max_empty``
-    retries of an empty planner reply; each role has its own token budget. ``caller_json``
-    constrains the caller to ``{"tool", "arguments"}`` JSON (for ``tool_mode="json"`` models).
+    retries of an empty planner reply; each role has its own token budget. For
+    ``tool_mode="json"`` models, ``caller_json`` constrains the caller to one call in the shared
+    tool-call JSON, and ``planner_json`` the planner to a thought and then its Next tag
+    (:mod:`~toolpath.agents.alpha_umi.constrained`).
     Invoke with a question string or ``{"conversation": [{"from": "user", "value": ...}]}``.
     """
     model, tools = model_first("alpha_umi_agent", model, tools)
@@ -184,6 +182,7 @@ def alpha_umi_agent(
         max_empty=max_empty,
         tokens=dict(planner=planner_tokens, caller=caller_tokens, summarizer=summarizer_tokens),
         caller_json=caller_json,
+        planner_json=planner_json,
     )
     g = StateGraph(AlphaUMiState)
     g.add_node("retrieve", s.retrieve)
@@ -230,6 +229,7 @@ class AlphaUMiSteps:
     )
     """Each role's token budget."""
     caller_json: bool = False
+    planner_json: bool = False
     by_name: dict[str, Tool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +237,8 @@ class AlphaUMiSteps:
         if self.retriever is not None:  # the retriever's catalog is callable too
             for t in self.retriever.tools:
                 self.by_name.setdefault(t.name, t)
+        for t in list(self.by_name.values()):  # the name the roles saw maps back
+            self.by_name.setdefault(t.wire_name, t)
 
     def shown(self, state: AlphaUMiState) -> list[Tool]:
         """The tools the roles see in this run."""
@@ -296,7 +298,12 @@ class AlphaUMiSteps:
         empty = state.get("empty", 0)
         if empty:
             messages.append(user(EMPTY_RETRY))
-        raw, record = self.ask("planner", messages, stop=PLANNER_STOP)
+        if self.planner_json and self.roles["planner"].tool_mode == "json":
+            schema = constrain("planner", messages, self.shown(state))
+            raw, record = self.ask("planner", messages, response_format=schema)
+            raw = as_text("planner", raw, ())
+        else:
+            raw, record = self.ask("planner", messages, stop=PLANNER_STOP)
         text = own_turn(raw)
         if not text:
             empty += 1
@@ -327,13 +334,12 @@ class AlphaUMiSteps:
         tools_now = self.shown(state)
         messages = role_messages("caller", tools_now, state["conversation"], state["demos"])
         if self.caller_json and self.roles["caller"].tool_mode == "json" and tools_now:
-            messages.append(user(CALLER_JSON))
-            schema = reply_schema(tools_now, allow_final=False)
+            schema = constrain("caller", messages, tools_now)
             raw, record = self.ask("caller", messages, response_format=schema)
-            name, args, problem = read_json_call(raw)
+            raw = as_text("caller", raw, tools_now)
         else:
             raw, record = self.ask("caller", messages, stop=CALLER_STOP)
-            name, args, problem = parse_action(own_turn(raw))
+        name, args, problem = parse_action(own_turn(raw))
         value = format_action(name, args) if name and args is not None else own_turn(raw)
         record["tool"] = name
         if problem:
@@ -352,6 +358,7 @@ class AlphaUMiSteps:
             text = unknown_tool(name, state.get("tools", []))
             record = tool_record("tool", name, 0.0, False, text)
         else:
+            name = self.by_name[name].name  # a name shown sanitized maps back to the tool's own
             raw = {"id": "", "function": {"name": name, "arguments": args}}
             outcome = execute_calls([raw], self.by_name)[0]
             text = outcome.result if outcome.ok else f"Error: {outcome.error}"
@@ -408,20 +415,6 @@ def positive(**values: Any) -> None:
 def close_all(models: Sequence[ChatModel]) -> None:
     for llm in models:
         llm.close()
-
-
-def read_json_call(text: str) -> tuple[str | None, dict[str, Any] | None, str | None]:
-    """A constrained caller reply ``{"tool", "arguments"}`` read like :func:`parse_action`."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, None, f"the reply is not valid JSON ({exc.msg})"
-    if not isinstance(value, dict) or not isinstance(value.get("tool"), str):
-        return None, None, 'the reply is not {"tool": ..., "arguments": {...}}'
-    args = value.get("arguments", {})
-    if not isinstance(args, dict):
-        return value["tool"], None, "Action Input must be a JSON object"
-    return value["tool"], args, None
 
 
 def own_turn(text: str) -> str:

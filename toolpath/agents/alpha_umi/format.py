@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 from toolpath.llm.base import Message, system, user
-from toolpath.tools.base import Tool, describe_parameters
+from toolpath.tools.base import Tool
+from toolpath.tools.render import render_tools as shared_render
 
 Role = Literal["user", "assistant", "caller", "observation", "conclusion"]
 Next = Literal["caller", "conclusion", "give up"]
@@ -52,12 +53,9 @@ def turn(role: Role, value: str) -> Turn:
 
 
 def render_tools(tools: Sequence[Tool]) -> str:
-    """One block per tool: name, description and parameters."""
-    blocks = []
-    for t in tools:
-        params = describe_parameters(t.parameters) or "(no parameters)"
-        blocks.append(f"- {t.name}: {t.description.strip() or '(no description)'}\n  {params}")
-    return "\n".join(blocks) or "(no tools)"
+    """One block per tool with its whole contract, as every toolpath prompt shows tools
+    (:func:`toolpath.tools.render.render_tools`)."""
+    return shared_render(tools) or "(no tools)"
 
 
 def render_history(turns: Sequence[Turn]) -> str:

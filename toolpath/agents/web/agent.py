@@ -305,6 +305,7 @@ class WebSteps:
             max_tokens=self.max_tokens,
             on_delta=on_delta if tokens_wanted() else None,
             allow_final=False,  # "done" is a tool; the page, not the model, ends episodes
+            max_calls=1,
         )
         assert decision.completion is not None
         record = model_record("act", decision.completion, self.model.name)

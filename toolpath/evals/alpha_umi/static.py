@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
+from toolpath.agents.alpha_umi.constrained import as_text, constrain
 from toolpath.agents.alpha_umi.format import parse_action, parse_next, role_messages
 from toolpath.errors import ConfigError, DatasetError
 from toolpath.evals.alpha_umi.glpft import (
@@ -296,6 +297,9 @@ class StaticEvalOptions(TypedDict, total=False):
     concurrency: int
     progress: Progress | None
     retry_errors: bool
+    constrained: bool
+    """Constrain the planner, caller and backbone replies of JSON-mode models with JSON schemas,
+    as the live agent's ``planner_json``/``caller_json`` do (default False)."""
 
 
 def run_static_eval(
@@ -328,6 +332,7 @@ async def arun_static_eval(
     concurrency: int = 1,
     progress: Progress | None = None,
     retry_errors: bool = False,
+    constrained: bool = False,
 ) -> dict[str, Any]:
     """:func:`run_static_eval` for callers that already run an event loop."""
     mode, models = _mode(backbone, planner, caller, summarizer)
@@ -362,7 +367,7 @@ async def arun_static_eval(
     async def one(step: Step) -> None:
         nonlocal done
         async with semaphore:
-            record = await _run_step(step, models[step.role], method, mode)
+            record = await _run_step(step, models[step.role], method, mode, constrained)
             await appender.append(record)
             done += 1
             if progress:
@@ -418,20 +423,30 @@ def _dialogues(records: GLPFTData | Iterable[Dialogue | dict[str, Any]]) -> list
     return out
 
 
-async def _run_step(step: Step, model: ChatModel, method: str, mode: str) -> Record:
-    """Ask the step's model, parse and score; a failed call becomes the record's error."""
+async def _run_step(
+    step: Step, model: ChatModel, method: str, mode: str, constrained: bool = False
+) -> Record:
+    """Ask the step's model, parse and score; a failed call becomes the record's error. With
+    ``constrained`` (and a JSON-mode model), the planner, caller and backbone replies are
+    constrained as the live agent's are (:mod:`~toolpath.agents.alpha_umi.constrained`)."""
     d = step.dialogue
     history = d.turns[: step.turn]
     if step.role == "backbone":
         history = backbone_history(history)
     messages = role_messages(step.role, d.tools, history)
+    options: dict[str, Any] = {"stop": STOP}
+    constrained = constrained and model.tool_mode == "json" and step.role != "summarizer"
+    if constrained:
+        options = {"response_format": constrain(step.role, messages, d.tools)}
     start = time.perf_counter()
     text, error, tokens = "", None, {"prompt": 0, "completion": 0}
     try:
         completion = await model.acomplete(
-            messages, max_tokens=MAX_TOKENS[step.role], stop=STOP, temperature=0.0
+            messages, max_tokens=MAX_TOKENS[step.role], temperature=0.0, **options
         )
-        text = completion.content
+        text = (
+            as_text(step.role, completion.content, d.tools) if constrained else completion.content
+        )
         tokens = {
             "prompt": completion.usage.prompt_tokens,
             "completion": completion.usage.completion_tokens,

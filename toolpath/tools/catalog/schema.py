@@ -6,13 +6,12 @@ An entry that cannot become a tool raises :class:`SkipEntry`; the loader records
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from toolpath.errors import ToolError
+from toolpath.tools.base import sanitize_name as sanitize_name
 
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
 TYPE_ALIASES = dict(str="string", text="string", enum="string", date="string", time="string")
@@ -47,14 +46,6 @@ def _too_deep(obj: Any, left: int) -> bool:
         if isinstance(value, dict | list) and _too_deep(value, left - 1):
             return True
     return False
-
-
-def sanitize_name(name: str) -> str:
-    """A valid tool name (1-64 of ``A-Z a-z 0-9 _ -``) for any text; long ones get a short hash."""
-    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "api"
-    if len(clean) <= 64:
-        return clean
-    return f"{clean[:55].rstrip('_')}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def described_only(name: str) -> Callable[..., Any]:
