@@ -64,9 +64,11 @@ def main() -> None:
     for category in args.categories.split(","):
         skip, limit = offsets(category, folder, args.slice, args.seed)
         slices[category] = (skip, min(limit, args.limit or limit))
-    meta = {"command": " ".join(["python", *sys.argv]), "commit": commit, "seed": args.seed}
-    meta["slices"] = {c: {"skip": s, "limit": n} for c, (s, n) in slices.items()}
-    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    run = {"command": " ".join(["python", *sys.argv]), "commit": commit, "seed": args.seed}
+    run["slices"] = {c: {"skip": s, "limit": n} for c, (s, n) in slices.items()}
+    log = out / "runs.jsonl"  # one line per invocation: several may fill one slice's folder
+    with log.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(run) + "\n")
     asyncio.run(run_bfcl(model, slices, args.methods.split(","), out_dir=out, data=folder))
     print((out / "report.md").read_text())
 

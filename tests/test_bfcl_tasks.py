@@ -70,7 +70,8 @@ def test_both_methods_side_by_side_on_the_scripted_model(tmp_path: Path) -> None
     assert records[0]["calls"] == [{"math_tools.power": {"base": 12, "exponent": 2}}]
     assert records[1]["errors"] and len(records[1]["replies"]) == 2  # one repair was asked for
     repair = model.requests[2].messages
-    assert repair[-1]["role"] == "user" and repair[-1]["content"].startswith("Error: ")
+    assert repair[-1]["role"] == "user"
+    assert repair[-1]["content"].startswith("Your reply could not be used: ")
     assert "| simple | toolpath | 2 | 50.0 | 50.0 |" in (tmp_path / "report.md").read_text()
     # the same command again resumes: nothing left to run, no model call made
     again = asyncio.run(

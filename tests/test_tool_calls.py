@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from typing import Literal
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from toolpath import tool_agent
+from toolpath.agents.fit import DECLINED, FIT_THRESHOLD, fit_of
 from toolpath.agents.toolcall import decide, parse_completion, reply_schema, system_prompt
 from toolpath.errors import ToolArgumentsError, ToolSchemaError
 from toolpath.llm.base import Completion, ToolCall
@@ -176,7 +178,7 @@ def test_declining_is_always_offered_and_ends_without_a_call() -> None:
     schema = reply_schema([weather])["json_schema"]["schema"]
     assert [list(o["properties"]) for o in schema["anyOf"]] == [["tool_calls"], ["final_answer"]]
     prompt = system_prompt([weather], "json")
-    assert "none of the tools can\ndo what is asked" in prompt
+    assert "none of the tools can do what is asked" in " ".join(prompt.split())
     model = ScriptedModel(['{"final_answer": "None of my tools can book flights."}'])
     state = tool_agent(model, [weather]).invoke("Book me a flight to Oslo.")
     assert state["status"] == "done" and state["answer"].startswith("None of my tools")
@@ -258,3 +260,55 @@ def test_too_many_calls_and_empty_lists_are_errors_to_repair() -> None:
 
 def text(content: str) -> Completion:
     return Completion({"role": "assistant", "content": content})
+
+
+def fit_reply(p_yes: float) -> Completion:
+    """A fit check's reply as a server with log-probabilities gives it."""
+    top = {"yes": math.log(p_yes), "no": math.log(1 - p_yes), " Yes": math.log(1e-4)}
+    return Completion({"role": "assistant", "content": "yes"}, top_logprobs=[top])
+
+
+def weather_tool() -> Tool:
+    return Tool(
+        "weather",
+        "The weather now in a city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        fn=lambda city: f"sunny in {city}",
+    )
+
+
+def test_a_call_to_a_tool_that_does_something_else_is_declined() -> None:
+    call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
+    model = ScriptedModel([call, fit_reply(0.3)], logprobs=True)
+    state = tool_agent(model, [weather_tool()]).invoke("Who wrote Hamlet?")
+    assert state["status"] == "done" and state["answer"] == DECLINED.format(tools="weather")
+    assert [t["node"] for t in state["trace"]] == ["model", "check"]  # the check's cost is kept
+    check = model.requests[1]
+    assert check.max_tokens == 1 and check.response_format is None
+    assert "Request: Who wrote Hamlet?" in check.messages[0]["content"]
+    assert "Tool: weather: The weather now in a city." in check.messages[0]["content"]
+
+
+def test_a_call_that_fits_goes_ahead_and_later_steps_are_not_checked() -> None:
+    call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
+    again = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Rome"}}]})
+    model = ScriptedModel(
+        [call, fit_reply(FIT_THRESHOLD + 0.05), again, '{"final_answer": "sunny"}'], logprobs=True
+    )
+    state = tool_agent(model, [weather_tool()]).invoke("Weather in Oslo, then Rome?")
+    assert state["answer"] == "sunny" and model.remaining == 0
+    nodes = [t["node"] for t in state["trace"]]
+    assert nodes == ["model", "check", "tool", "model", "tool", "model"]
+
+
+def test_no_check_without_log_probabilities_or_when_turned_off() -> None:
+    call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
+    plain = ScriptedModel([call])  # logprobs=False: no check is asked for
+    assert decide(plain, [{"role": "user", "content": "hi"}], [weather_tool()]).tool_calls
+    assert len(plain.requests) == 1
+    off = ScriptedModel([call], logprobs=True)
+    decision = decide(off, [{"role": "user", "content": "hi"}], [weather_tool()], check_fit=None)
+    assert decision.tool_calls and len(off.requests) == 1
+    silent = ScriptedModel([call, "yes"], logprobs=True)  # a server that sent none after all
+    decision = decide(silent, [{"role": "user", "content": "hi"}], [weather_tool()])
+    assert decision.tool_calls and fit_of(decision.checks[0]) is None

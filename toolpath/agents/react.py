@@ -40,6 +40,7 @@ from toolpath.agents.base import (
     tokens_wanted,
 )
 from toolpath.agents.toolcall import (
+    REPAIR_NOTE,
     TOOL_ERROR,
     DecideOptions,
     Decision,
@@ -165,12 +166,17 @@ class ToolSteps:
         steps = state.get("steps", 0) + 1
         assert decision.completion is not None
         record = model_record("model", decision.completion, self.model.name)
-        update: dict[str, Any] = {"steps": steps, "messages": [decision.message], "trace": [record]}
+        checks = [model_record("check", c, self.model.name) for c in decision.checks]
+        update: dict[str, Any] = {
+            "steps": steps,
+            "messages": [decision.message],
+            "trace": [record, *checks],
+        }
         if decision.final is not None:
             return {**update, "answer": decision.final, "status": "done"}
         if decision.error is not None:
             failures = state.get("failures", 0) + 1
-            note = user(f"Your reply could not be used: {decision.error}")
+            note = user(REPAIR_NOTE.format(error=decision.error))
             status: Status = "failed" if failures > self.max_repairs else "running"
             if steps >= self.max_steps:
                 status = "step_limit"

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
+from toolpath.agents.fit import DECLINED, FIT_OPTIONS, FIT_THRESHOLD, fit_messages, fit_of
 from toolpath.errors import NativeToolsUnsupportedError, ToolError, ToolSchemaError
 from toolpath.llm.base import (
     ChatModel,
@@ -105,6 +106,8 @@ class Decision:
     final: str | None = None
     error: str | None = None
     completion: Completion | None = None
+    checks: list[Completion] = field(default_factory=list)
+    """The fit checks asked before this decision stood (:func:`tool_fit`)."""
 
 
 def describe_tools(tools: Sequence[Tool], query: str = "") -> str:
@@ -230,11 +233,18 @@ def _wire_history(messages: Sequence[Message], tools: Sequence[Tool]) -> list[Me
     return out
 
 
+REPAIR_NOTE = "Your reply could not be used: {error}"
+"""The user turn that shows a model why its reply could not be used, so it can repair it."""
+
+
 def last_user_text(messages: Sequence[Message]) -> str:
-    """The text of the last user turn (what a long tool list is shortened for)."""
+    """The text of the last user request (what a long tool list is shortened for, and what a
+    fit check asks about); repair notes are not requests."""
+    repair = REPAIR_NOTE.split("{")[0]
     for m in reversed(messages):
-        if m["role"] == "user" and isinstance(m.get("content"), str):
-            return str(m["content"])
+        content = m.get("content")
+        if m["role"] == "user" and isinstance(content, str) and not content.startswith(repair):
+            return content
     return ""
 
 
@@ -258,6 +268,10 @@ class DecideOptions(TypedDict, total=False):
     reply is always a tool call (default True)."""
     max_calls: int | None
     """How many calls one reply may make (default: any number, run concurrently)."""
+    check_fit: float | None
+    """Decline a fresh request's calls when, for every tool they use, the model's probability
+    that the tool does what is asked is below this (default :data:`FIT_THRESHOLD`; None: no
+    check). Backends that give no log-probabilities are not checked."""
 
 
 def decide(
@@ -275,9 +289,12 @@ def decide(
     """
     ask = _Ask(model, messages, tools, options)
     try:
-        return ask.read(_complete(model, *ask.request()))
+        decision = ask.read(_complete(model, *ask.request()))
     except NativeToolsUnsupportedError as exc:
-        return ask.read(_complete(model, *ask.fall_back(exc)))
+        decision = ask.read(_complete(model, *ask.fall_back(exc)))
+    for tool in ask.to_check(decision):
+        decision.checks.append(model.complete(fit_messages(ask.request_text, tool), **FIT_OPTIONS))
+    return ask.settle(decision)
 
 
 async def adecide(
@@ -290,9 +307,13 @@ async def adecide(
     thread (how the eval harness runs many episodes at once)."""
     ask = _Ask(model, messages, tools, options)
     try:
-        return ask.read(await _acomplete(model, *ask.request()))
+        decision = ask.read(await _acomplete(model, *ask.request()))
     except NativeToolsUnsupportedError as exc:
-        return ask.read(await _acomplete(model, *ask.fall_back(exc)))
+        decision = ask.read(await _acomplete(model, *ask.fall_back(exc)))
+    for tool in ask.to_check(decision):
+        check = await model.acomplete(fit_messages(ask.request_text, tool), **FIT_OPTIONS)
+        decision.checks.append(check)
+    return ask.settle(decision)
 
 
 @dataclass
@@ -353,6 +374,38 @@ class _Ask:
     def read(self, completion: Completion) -> Decision:
         max_calls = self.options.get("max_calls")
         return parse_completion(completion, self.tools, mode=self.mode, max_calls=max_calls)
+
+    @property
+    def request_text(self) -> str:
+        return last_user_text(self.messages)
+
+    def to_check(self, decision: Decision) -> list[Tool]:
+        """The tools whose fit to a fresh request (the last message is the user's) is checked:
+        those the decision calls, once each."""
+        fresh = bool(self.messages) and self.messages[-1]["role"] == "user"
+        if self.options.get("check_fit", FIT_THRESHOLD) is None or not fresh:
+            return []
+        if not getattr(self.model, "logprobs", False):
+            return []
+        if not self.options.get("allow_final", True) or not decision.tool_calls:
+            return []
+        by_name = {t.name: t for t in self.tools}
+        return [by_name[n] for n in dict.fromkeys(c.name for c in decision.tool_calls)]
+
+    def settle(self, decision: Decision) -> Decision:
+        """The decision, or a decline when no checked tool fits (see :func:`tool_fit`)."""
+        threshold = self.options.get("check_fit", FIT_THRESHOLD)
+        fits = [fit_of(c) for c in decision.checks]
+        if not fits or threshold is None or any(f is None or f >= threshold for f in fits):
+            return decision
+        names = ", ".join(dict.fromkeys(c.name for c in decision.tool_calls))
+        text = DECLINED.format(tools=names)
+        return Decision(
+            message=assistant(text),
+            final=text,
+            completion=decision.completion,
+            checks=decision.checks,
+        )
 
 
 def _complete(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import ModelOpt, all_of, fmt, load, out
+from toolpath.cli.common import ModelOpt, all_of, fmt, load, out, progress_bar
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -64,7 +64,8 @@ def eval_bfcl(
 
     categories = all_of(category, list(CATEGORIES), "category")
     methods = all_of(method, METHODS, "method")
-    folder = data_dir(data)  # fail on missing data before loading a model
+    with progress_bar() as bar:  # fail on missing data before loading a model
+        folder = data_dir(data, progress=bar)
     chat_model = load(model)
     try:
         report = asyncio.run(

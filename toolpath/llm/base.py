@@ -109,6 +109,9 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
     finish_reason: str = "stop"
+    top_logprobs: list[dict[str, float]] | None = None
+    """With ``top_logprobs=k`` asked and a backend that gives them: per generated token, the
+    ``k`` most likely tokens and their log-probabilities."""
 
     @property
     def content(self) -> str:
@@ -185,6 +188,9 @@ class GenerateOptions(TypedDict, total=False):
     """The most tokens to generate (None: the backend's limit)."""
     temperature: float
     """Sampling temperature; 0.0 (greedy) when not given."""
+    top_logprobs: int | None
+    """Return the ``k`` most likely tokens at each position (:attr:`Completion.top_logprobs`);
+    a backend that cannot leaves that None."""
 
 
 def stop_list(stop: Sequence[str] | str | None) -> list[str]:
@@ -229,6 +235,9 @@ class ChatModelBase:
 
     name: str = "model"
     tool_mode: ToolMode = "json"
+    logprobs: bool = False
+    """Whether ``top_logprobs=k`` gets :attr:`Completion.top_logprobs` back (what a fit check
+    needs before toolpath asks for one)."""
 
     def complete(
         self, messages: Sequence[Message], **options: Unpack[GenerateOptions]

@@ -69,6 +69,7 @@ class LocalModel(ChatModelBase):
     """
 
     tool_mode: ToolMode = "json"
+    logprobs = True  # llama.cpp's server returns them
 
     def __init__(
         self,

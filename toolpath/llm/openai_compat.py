@@ -133,7 +133,22 @@ def _parse_completion(body: bytes, start: float) -> Completion:
         message["tool_calls"] = [_tool_call(tc) for tc in raw["tool_calls"]]
     finish = choices[0].get("finish_reason") or ("tool_calls" if raw.get("tool_calls") else "stop")
     latency = time.monotonic() - start
-    return Completion(message, _usage(data.get("usage")), latency, finish)
+    completion = Completion(message, _usage(data.get("usage")), latency, finish)
+    completion.top_logprobs = _top_logprobs(choices[0].get("logprobs"))
+    return completion
+
+
+def _top_logprobs(raw: Any) -> list[dict[str, float]] | None:
+    """OpenAI's ``logprobs.content[i].top_logprobs`` as ``[{token: logprob}]`` (None if absent)."""
+    content = raw.get("content") if isinstance(raw, dict) else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for position in content:
+        top = position.get("top_logprobs") if isinstance(position, dict) else None
+        pairs = [(t.get("token"), t.get("logprob")) for t in top or [] if isinstance(t, dict)]
+        out.append({str(k): float(v) for k, v in pairs if isinstance(v, int | float)})
+    return out
 
 
 class _StreamState:
@@ -191,6 +206,8 @@ class OpenAICompatModel(ChatModelBase):
     ``last_attempts`` is how many tries the last call made (at most ``max_retries + 1``,
     plus one when a server rejects ``stream_options``).
     """
+
+    logprobs = True  # the OpenAI API, vLLM and llama.cpp servers return them
 
     def __init__(
         self,
@@ -289,6 +306,8 @@ class OpenAICompatModel(ChatModelBase):
             "temperature": options.get("temperature", 0.0),
             "extra_body": {**self.extra_body, **(options.get("extra_body") or {})},
         }
+        if options.get("top_logprobs"):
+            sent.update(logprobs=True, top_logprobs=options["top_logprobs"])
         sent = {k: v for k, v in sent.items() if v is not None and v != [] and v != {}}
         return {"model": self.model, "messages": list(messages), **sent}
 

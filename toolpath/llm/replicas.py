@@ -75,6 +75,8 @@ class ReplicaPool(ChatModelBase):
     All replicas must share a ``tool_mode``; the pool's ``name`` is theirs when they agree.
     """
 
+    logprobs = True  # every replica is an OpenAI-compatible server
+
     def __init__(
         self,
         replicas: Sequence[ChatModel],

@@ -66,6 +66,8 @@ class ScriptedModel(ChatModelBase):
     replies: list[Reply] = field(default_factory=list)
     name: str = "scripted"
     tool_mode: ToolMode = "json"
+    logprobs: bool = False
+    """True: the script gives fit checks their replies (Completions with top_logprobs)."""
     cycle: bool = False
     requests: list[Request] = field(default_factory=list)
     _next: int = 0
@@ -105,7 +107,9 @@ class ScriptedModel(ChatModelBase):
 
 def _as_completion(entry: Any) -> Completion:
     if isinstance(entry, Completion):
-        return Completion(dict(entry.message), entry.usage, entry.latency_s, entry.finish_reason)
+        copy = Completion(dict(entry.message), entry.usage, entry.latency_s, entry.finish_reason)
+        copy.top_logprobs = entry.top_logprobs
+        return copy
     if isinstance(entry, ToolCall):
         return Completion(
             {"role": "assistant", "content": None, "tool_calls": [entry.to_openai()]},

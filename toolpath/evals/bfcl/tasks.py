@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolpath.agents.toolcall import adecide
+from toolpath.agents.toolcall import REPAIR_NOTE, adecide
 from toolpath.errors import ConfigError
-from toolpath.evals.bfcl.data import BfclItem, load_items
+from toolpath.evals.bfcl.data import CATEGORIES, BfclItem, load_items
 from toolpath.evals.bfcl.matcher import match
 from toolpath.evals.harness import Example, Record
 from toolpath.llm.base import ChatModel, Message, assistant, user
@@ -102,15 +102,15 @@ def toolpath_method(model: ChatModel) -> Method:
                 model, messages, tools, max_tokens=MAX_TOKENS, instructions=instructions
             )
             completion = decision.completion
-            if completion is not None and completion.usage is not None:
-                usage["prompt"] += completion.usage.prompt_tokens
-                usage["completion"] += completion.usage.completion_tokens
+            for c in [completion, *decision.checks] if completion else decision.checks:
+                usage["prompt"] += c.usage.prompt_tokens
+                usage["completion"] += c.usage.completion_tokens
             replies.append(completion.content if completion else "")
             if decision.error is None:
                 calls = [{c.name: c.arguments} for c in decision.tool_calls]
                 return calls, {"replies": replies, "errors": errors, "tokens": usage}
             errors.append(decision.error)
-            messages += [assistant(replies[-1]), user(f"Error: {decision.error}")]
+            messages += [assistant(replies[-1]), user(REPAIR_NOTE.format(error=decision.error))]
         return [], {"replies": replies, "errors": errors, "tokens": usage}
 
     return run
@@ -220,15 +220,15 @@ async def run_bfcl(
 ) -> dict[str, Any]:
     """Every method on every category of ``slices`` (``{category: (skip, limit)}``), one after
     the other on ``model``, into ``out_dir/CATEGORY/METHOD.jsonl`` (resumable); then
-    ``report.json`` and ``report.md`` with the methods side by side per category."""
+    ``report.json`` and ``report.md`` with the methods side by side per category, for every
+    category and method in ``out_dir`` (earlier runs into the same folder included)."""
     from toolpath.evals.harness import run_eval
 
-    report: dict[str, Any] = {}
     for category, (skip, limit) in slices.items():
         task = BfclTask(category)
         examples = task.load(data=data, limit=limit, skip=skip)
         for name in methods:
-            result = await run_eval(
+            await run_eval(
                 task,
                 examples,
                 method_for(name, model),
@@ -236,14 +236,20 @@ async def run_bfcl(
                 method=name,
                 progress=progress,
             )
-            report.setdefault(category, {})[name] = result.summary["methods"].get(name, {})
-    write_report(report, out_dir)
-    return report
+    return write_report(out_dir)
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    """``report.json`` and ``report.md``: per category, each method's accuracy and no-call
-    share (%), mean tokens and seconds."""
+def write_report(out_dir: Path) -> dict[str, Any]:
+    """``report.json`` and ``report.md`` for every ``CATEGORY/METHOD.jsonl`` in ``out_dir``:
+    each method's accuracy and no-call share (%), mean tokens and seconds; the report."""
+    from toolpath.evals.harness import summarize
+
+    report: dict[str, Any] = {}
+    for category in CATEGORIES:
+        if (out_dir / category).is_dir():
+            summary = summarize(out_dir / category, BfclTask(category))
+            if summary["methods"]:
+                report[category] = summary["methods"]
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     lines = [
         "| category | method | n | accuracy % | no call % | tokens | seconds |",
@@ -256,3 +262,4 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
             cells += [row.get("tokens"), row.get("seconds")]
             lines.append("| " + " | ".join("–" if c is None else str(c) for c in cells) + " |")
     (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
