@@ -38,7 +38,7 @@ def test_bfcl_types_become_json_schema() -> None:
     assert t.name == "geo.route" and t.wire_name == "geo_route"
     props = t.parameters["properties"]
     assert t.parameters["type"] == "object" and t.parameters["required"] == ["stops"]
-    assert props["stops"] == {"type": "array", "items": {"type": "number"}}
+    assert props["stops"] == {"type": "array", "items": {"type": "number", "format": "float"}}
     assert props["options"] == {"type": "object", "properties": {"avoid": {}}}
 
 

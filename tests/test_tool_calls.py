@@ -133,6 +133,9 @@ def test_coercions_fix_only_what_cannot_change_meaning() -> None:
         schema,
     )
     assert got == {"n": 5, "x": 2.5, "flag": True, "code": "12345", "ids": [7], "inner": {"k": 3}}
+    floats = {"type": "array", "items": {"type": "number", "format": "float"}}
+    assert coerce([1, 2.5, True], floats) == [1.0, 2.5, True]  # OpenAPI's float: 1 -> 1.0
+    assert coerce([1], {"type": "array", "items": {"type": "number"}}) == [1]
     kept = {"n": "five", "x": "2,5", "flag": "yes", "ids": "seven", "inner": {"k": 3.5}}
     assert coerce(kept, schema) == kept  # left for validation to report
     t = Tool("t", "T.", {**schema, "additionalProperties": False}, fn=lambda **kw: kw)

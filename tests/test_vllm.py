@@ -202,7 +202,7 @@ class TestEngine:
             messages, response_format=reply_schema([calculator]), max_tokens=80
         )
         data = json.loads(reply.content)  # the schema held: one compact JSON object
-        assert set(data) in ({"tool", "arguments"}, {"final_answer"})
+        assert set(data) in ({"tool_calls"}, {"final_answer"})
         decision = parse_completion(reply, [calculator], mode="json")
         assert decision.error is None
         [call] = decision.tool_calls

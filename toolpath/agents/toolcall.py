@@ -107,7 +107,7 @@ class Decision:
     error: str | None = None
     completion: Completion | None = None
     checks: list[Completion] = field(default_factory=list)
-    """The fit checks asked before this decision stood (:func:`tool_fit`)."""
+    """The fit checks asked before this decision stood (:mod:`toolpath.agents.fit`)."""
 
 
 def describe_tools(tools: Sequence[Tool], query: str = "") -> str:
@@ -393,7 +393,7 @@ class _Ask:
         return [by_name[n] for n in dict.fromkeys(c.name for c in decision.tool_calls)]
 
     def settle(self, decision: Decision) -> Decision:
-        """The decision, or a decline when no checked tool fits (see :func:`tool_fit`)."""
+        """The decision, or a decline when no checked tool fits (:mod:`toolpath.agents.fit`)."""
         threshold = self.options.get("check_fit", FIT_THRESHOLD)
         fits = [fit_of(c) for c in decision.checks]
         if not fits or threshold is None or any(f is None or f >= threshold for f in fits):

@@ -232,9 +232,10 @@ _NUMBER_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 def coerce(value: Any, schema: Any, _depth: int = 0) -> Any:
     """``value`` with the mismatches that cannot change its meaning fixed for ``schema``.
 
-    ``"5"`` -> 5 (integer), ``"2.5"`` -> 2.5 (number), ``5.0`` -> 5 (integer), ``"true"`` ->
-    True (boolean), 5 -> ``"5"`` (string), and a single value -> ``[value]`` where an array
-    is required; inside objects and arrays too. Anything else is returned as it is, for
+    ``"5"`` -> 5 (integer), ``"2.5"`` -> 2.5 (number), ``5.0`` -> 5 (integer), 5 -> 5.0 (a
+    number with OpenAPI's ``format: float`` or ``double``), ``"true"`` -> True (boolean), 5 ->
+    ``"5"`` (string), and a single value -> ``[value]`` where an array is required; inside
+    objects and arrays too. Anything else is returned as it is, for
     validation to report.
     """
     if not isinstance(schema, dict) or _depth > 32:
@@ -242,6 +243,8 @@ def coerce(value: Any, schema: Any, _depth: int = 0) -> Any:
     types = schema.get("type") or []
     types = [types] if isinstance(types, str) else types
     if not types or any(_is_json_type(value, t) for t in types):
+        if _wants_float(schema, types) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
         if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
             props = schema["properties"]
             return {k: coerce(v, props.get(k), _depth + 1) for k, v in value.items()}
@@ -256,6 +259,14 @@ def coerce(value: Any, schema: Any, _depth: int = 0) -> Any:
 
 
 _UNSET = object()
+
+
+def _wants_float(schema: dict[str, Any], types: list[str]) -> bool:
+    """A number schema marked float (OpenAPI's ``format: float`` or ``double``)."""
+    return "number" in types and "integer" not in types and schema.get("format") in FLOATS
+
+
+FLOATS = ("float", "double")
 
 
 def _coerced(value: Any, t: str, schema: dict[str, Any], depth: int) -> Any:

@@ -66,7 +66,8 @@ RAW_SCHEMA = {
 
 def bfcl_tool(doc: dict[str, Any]) -> Tool:
     """A BFCL function doc as a described-only Tool, its types made JSON schema
-    (``dict`` -> object, ``float`` -> number, ``tuple`` -> array, ``any`` -> untyped)."""
+    (``dict`` -> object, ``float`` -> number with ``format: float``, ``tuple`` -> array,
+    ``any`` -> untyped)."""
     name = str(doc["name"])
     params = json_schema(doc.get("parameters") or {"type": "dict", "properties": {}})
     params["type"] = "object"
@@ -83,6 +84,8 @@ def json_schema(s: Any) -> Any:
     t = s.get("type")
     if isinstance(t, str) and t != "any":
         out["type"] = _TYPES.get(t, t)
+    if t == "float":  # OpenAPI's way of saying so: the values are floats, not just numbers
+        out.setdefault("format", "float")
     if isinstance(s.get("properties"), dict):
         out["properties"] = {k: json_schema(v) for k, v in s["properties"].items()}
     return out
