@@ -283,9 +283,10 @@ def weather_tool() -> Tool:
 def test_a_call_to_a_tool_that_does_something_else_is_declined() -> None:
     call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
     model = ScriptedModel([call, fit_reply(0.3)], logprobs=True)
-    state = tool_agent(model, [weather_tool()]).invoke("Who wrote Hamlet?")
-    assert state["status"] == "done" and state["answer"] == DECLINED.format(tools="weather")
-    assert [t["node"] for t in state["trace"]] == ["model", "check"]  # the check's cost is kept
+    ask = [{"role": "user", "content": "Who wrote Hamlet?"}]
+    decision = decide(model, ask, [weather_tool()], check_fit=FIT_THRESHOLD)
+    assert decision.final == DECLINED.format(tools="weather") and not decision.tool_calls
+    assert len(decision.checks) == 1  # the check's cost is kept
     check = model.requests[1]
     assert check.max_tokens == 1 and check.response_format is None
     assert "Request: Who wrote Hamlet?" in check.messages[0]["content"]
@@ -294,24 +295,24 @@ def test_a_call_to_a_tool_that_does_something_else_is_declined() -> None:
 
 def test_a_call_that_fits_goes_ahead_and_later_steps_are_not_checked() -> None:
     call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
-    again = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Rome"}}]})
-    model = ScriptedModel(
-        [call, fit_reply(FIT_THRESHOLD + 0.05), again, '{"final_answer": "sunny"}'], logprobs=True
-    )
-    state = tool_agent(model, [weather_tool()]).invoke("Weather in Oslo, then Rome?")
-    assert state["answer"] == "sunny" and model.remaining == 0
-    nodes = [t["node"] for t in state["trace"]]
-    assert nodes == ["model", "check", "tool", "model", "tool", "model"]
+    model = ScriptedModel([call, fit_reply(FIT_THRESHOLD + 0.05), call], logprobs=True)
+    ask = [{"role": "user", "content": "Weather in Oslo?"}]
+    decision = decide(model, ask, [weather_tool()], check_fit=FIT_THRESHOLD)
+    assert decision.tool_calls and len(decision.checks) == 1
+    later = [*ask, decision.message, {"role": "tool", "tool_call_id": "x", "content": "sunny"}]
+    again = decide(model, later, [weather_tool()], check_fit=FIT_THRESHOLD)
+    assert again.tool_calls and not again.checks and model.remaining == 0
 
 
 def test_no_check_without_log_probabilities_or_when_turned_off() -> None:
     call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
+    hi = [{"role": "user", "content": "hi"}]
     plain = ScriptedModel([call])  # logprobs=False: no check is asked for
-    assert decide(plain, [{"role": "user", "content": "hi"}], [weather_tool()]).tool_calls
+    assert decide(plain, hi, [weather_tool()], check_fit=FIT_THRESHOLD).tool_calls
     assert len(plain.requests) == 1
-    off = ScriptedModel([call], logprobs=True)
-    decision = decide(off, [{"role": "user", "content": "hi"}], [weather_tool()], check_fit=None)
+    off = ScriptedModel([call], logprobs=True)  # the default: no check
+    decision = decide(off, hi, [weather_tool()])
     assert decision.tool_calls and len(off.requests) == 1
     silent = ScriptedModel([call, "yes"], logprobs=True)  # a server that sent none after all
-    decision = decide(silent, [{"role": "user", "content": "hi"}], [weather_tool()])
+    decision = decide(silent, hi, [weather_tool()], check_fit=FIT_THRESHOLD)
     assert decision.tool_calls and fit_of(decision.checks[0]) is None

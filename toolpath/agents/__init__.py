@@ -30,6 +30,8 @@ _WHERE = {
     "tokens": "toolpath.agents.base",
     "tool_record": "toolpath.agents.base",
     "Decision": "toolpath.agents.toolcall",
+    "DecideOptions": "toolpath.agents.toolcall",
+    "FIT_THRESHOLD": "toolpath.agents.fit",
     "adecide": "toolpath.agents.toolcall",
     "decide": "toolpath.agents.toolcall",
     "tool_agent": "toolpath.agents.react",
@@ -60,10 +62,12 @@ if TYPE_CHECKING:
     from toolpath.agents.base import tokens as tokens
     from toolpath.agents.base import tool_record as tool_record
     from toolpath.agents.costa.agent import costa_agent as costa_agent
+    from toolpath.agents.fit import FIT_THRESHOLD as FIT_THRESHOLD
     from toolpath.agents.math.baselines import cot_agent as cot_agent
     from toolpath.agents.math.baselines import pot_agent as pot_agent
     from toolpath.agents.math.dotamath import math_agent as math_agent
     from toolpath.agents.react import tool_agent as tool_agent
+    from toolpath.agents.toolcall import DecideOptions as DecideOptions
     from toolpath.agents.toolcall import Decision as Decision
     from toolpath.agents.toolcall import adecide as adecide
     from toolpath.agents.toolcall import decide as decide

@@ -20,9 +20,9 @@ Tool: {tool}
 
 Does this tool do what the request asks for, or one of the things it asks for? Answer yes or no."""
 FIT_THRESHOLD = 0.7
-"""The default :attr:`DecideOptions.check_fit`: tuned on BFCL's dev items (the last 40 of each
-category), where with the embedded 1.5B it let every right tool through and stopped most calls
-to tools that did something else."""
+"""A :attr:`DecideOptions.check_fit` for the embedded 1.5B, tuned on BFCL's dev items (the last
+40 of each category), where it let every right tool through and stopped most calls to tools
+that did something else. Other models need their own."""
 DECLINED = "None of my tools can do this ({tools} does something else)."
 
 

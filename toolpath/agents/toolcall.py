@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Unpack
 
-from toolpath.agents.fit import DECLINED, FIT_OPTIONS, FIT_THRESHOLD, fit_messages, fit_of
+from toolpath.agents.fit import DECLINED, FIT_OPTIONS, fit_messages, fit_of
 from toolpath.errors import NativeToolsUnsupportedError, ToolError, ToolSchemaError
 from toolpath.llm.base import (
     ChatModel,
@@ -270,8 +270,10 @@ class DecideOptions(TypedDict, total=False):
     """How many calls one reply may make (default: any number, run concurrently)."""
     check_fit: float | None
     """Decline a fresh request's calls when, for every tool they use, the model's probability
-    that the tool does what is asked is below this (default :data:`FIT_THRESHOLD`; None: no
-    check). Backends that give no log-probabilities are not checked."""
+    that the tool does what is asked is below this (default None: no check). The threshold is
+    the model's own: :data:`~toolpath.agents.fit.FIT_THRESHOLD` was tuned for the embedded
+    1.5B; the 0.5B doubts even a right calculator call at it. Backends that give no
+    log-probabilities are not checked."""
 
 
 def decide(
@@ -383,7 +385,7 @@ class _Ask:
         """The tools whose fit to a fresh request (the last message is the user's) is checked:
         those the decision calls, once each."""
         fresh = bool(self.messages) and self.messages[-1]["role"] == "user"
-        if self.options.get("check_fit", FIT_THRESHOLD) is None or not fresh:
+        if self.options.get("check_fit") is None or not fresh:
             return []
         if not getattr(self.model, "logprobs", False):
             return []
@@ -394,7 +396,7 @@ class _Ask:
 
     def settle(self, decision: Decision) -> Decision:
         """The decision, or a decline when no checked tool fits (:mod:`toolpath.agents.fit`)."""
-        threshold = self.options.get("check_fit", FIT_THRESHOLD)
+        threshold = self.options.get("check_fit")
         fits = [fit_of(c) for c in decision.checks]
         if not fits or threshold is None or any(f is None or f >= threshold for f in fits):
             return decision

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from toolpath.errors import ConfigError
-from toolpath.tools.base import Tool, as_tools, tool
+from toolpath.tools.base import Tool, as_tools, coerce, tool
 from toolpath.tools.calculator import calculator
+from toolpath.tools.render import render_tools
 
 BUILTIN_TOOLS: dict[str, Tool] = {"calculator": calculator}
 """Built-in tools by name."""
@@ -36,4 +37,13 @@ def get_tools(names: Sequence[str]) -> list[Tool]:
     return list(out.values())
 
 
-__all__ = ["BUILTIN_TOOLS", "Tool", "as_tools", "calculator", "get_tools", "tool"]
+__all__ = [
+    "BUILTIN_TOOLS",
+    "Tool",
+    "as_tools",
+    "calculator",
+    "coerce",
+    "get_tools",
+    "render_tools",
+    "tool",
+]

@@ -158,16 +158,13 @@ def alpha_umi_agent(
 ) -> AgentGraph:
     """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
 
-    ``planner``, ``caller`` and ``summarizer`` are ChatModels or specs; a role not given runs on
-    ``model`` (``None``: the default local model); equal specs load one model. ``tools`` is the
-    catalog (Tools, functions or a Catalog); with a ``retriever`` only its top ``k_tools`` reach
-    the prompts (its catalog is callable too). ``demos``: a ``DemoSelector`` or a list of
-    ``{"task", "calls"}`` (:func:`demo_chooser`). ``max_steps`` caps planner turns, ``max_empty``
-    retries of an empty planner reply; each role has its own token budget. For
-    ``tool_mode="json"`` models, ``caller_json`` constrains the caller to one call in the shared
-    tool-call JSON, and ``planner_json`` the planner to a thought and then its Next tag
-    (:mod:`~toolpath.agents.alpha_umi.constrained`).
-    Invoke with a question string or ``{"conversation": [{"from": "user", "value": ...}]}``.
+    Roles not given run on ``model`` (ChatModels or specs; equal specs load one model).
+    ``tools``: Tools, functions or a Catalog; with a ``retriever`` its top ``k_tools`` reach the
+    prompts. ``demos``: a ``DemoSelector`` or ``{"task", "calls"}`` dicts. ``max_steps`` caps
+    planner turns, ``max_empty`` retries of an empty planner reply. For JSON-mode models,
+    ``caller_json``/``planner_json`` constrain the caller to one call and the planner to a
+    thought, then its Next tag (:mod:`~toolpath.agents.alpha_umi.constrained`). Invoke with a
+    question or ``{"conversation": [{"from": "user", "value": ...}]}``.
     """
     model, tools = model_first("alpha_umi_agent", model, tools)
     positive(max_steps=max_steps, k_tools=k_tools)

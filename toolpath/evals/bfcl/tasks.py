@@ -5,7 +5,7 @@ Two methods run on the same model, side by side:
 - ``toolpath``: :func:`~toolpath.agents.toolcall.adecide`, what every toolpath agent asks a
   model with (full tool contracts, constrained ``{"tool_calls": [...]}`` or
   ``{"final_answer"}`` replies, coercion and validation), with the agents' bounded repair of
-  an unusable reply;
+  an unusable reply and the fit check at :data:`~toolpath.agents.fit.FIT_THRESHOLD`;
 - ``raw``: what a user writes by hand: the functions as JSON in the system prompt and a reply
   constrained to ``{"calls": [{"name", "arguments"}]}`` (an empty list when none fits).
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolpath.agents.fit import FIT_THRESHOLD
 from toolpath.agents.toolcall import REPAIR_NOTE, adecide
 from toolpath.errors import ConfigError
 from toolpath.evals.bfcl.data import CATEGORIES, BfclItem, load_items
@@ -102,7 +103,12 @@ def toolpath_method(model: ChatModel) -> Method:
         errors: list[str] = []
         for _ in range(1 + REPAIRS):
             decision = await adecide(
-                model, messages, tools, max_tokens=MAX_TOKENS, instructions=instructions
+                model,
+                messages,
+                tools,
+                max_tokens=MAX_TOKENS,
+                instructions=instructions,
+                check_fit=FIT_THRESHOLD,
             )
             completion = decision.completion
             for c in [completion, *decision.checks] if completion else decision.checks:
