@@ -293,6 +293,15 @@ def test_a_call_to_a_tool_that_does_something_else_is_declined() -> None:
     assert "Tool: weather: The weather now in a city." in check.messages[0]["content"]
 
 
+def test_the_tool_agent_declines_with_the_check_and_keeps_its_cost() -> None:
+    call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
+    model = ScriptedModel([call, fit_reply(0.3)], logprobs=True)
+    agent = tool_agent(model, [weather_tool()], check_fit=FIT_THRESHOLD)
+    state = agent.invoke("Who wrote Hamlet?")
+    assert state["status"] == "done" and state["answer"] == DECLINED.format(tools="weather")
+    assert [t["node"] for t in state["trace"]] == ["model", "check"]
+
+
 def test_a_call_that_fits_goes_ahead_and_later_steps_are_not_checked() -> None:
     call = json.dumps({"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]})
     model = ScriptedModel([call, fit_reply(FIT_THRESHOLD + 0.05), call], logprobs=True)

@@ -79,6 +79,7 @@ def tool_agent(
     max_steps: int = 8,
     max_repairs: int = 2,
     max_tokens: int = 512,
+    check_fit: float | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the single-model tool agent as a compiled LangGraph graph.
@@ -89,11 +90,18 @@ def tool_agent(
     resume by ``config={"configurable": {"thread_id": ...}}``.
     Invoke it with a question string or ``{"messages": [...]}``; the result state has
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
-    The α-UMi multi-role agent is :func:`toolpath.agents.alpha_umi.agent.alpha_umi_agent`.
+    ``check_fit``: decline a request whose calls fail the fit check at this threshold (see
+    :attr:`~toolpath.agents.toolcall.DecideOptions.check_fit`; default off).
     """
     model, tools = model_first("tool_agent", model, tools)
     steps = ToolSteps(
-        as_model(model), as_tools(tools), instructions, max_steps, max_repairs, max_tokens
+        as_model(model),
+        as_tools(tools),
+        instructions,
+        max_steps,
+        max_repairs,
+        max_tokens,
+        check_fit,
     )
     g = StateGraph(ToolAgentState)
     g.add_node("start", steps.start)
@@ -120,6 +128,7 @@ class ToolSteps:
     max_steps: int = 8
     max_repairs: int = 2
     max_tokens: int = 512
+    check_fit: float | None = None
     by_name: dict[str, Tool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +168,7 @@ class ToolSteps:
             "force_final": state.get("force_final", False) or steps >= self.max_steps,
             "max_tokens": self.max_tokens,
             "on_delta": token_writer("model"),
+            "check_fit": self.check_fit,
         }
 
     def _decided(self, state: ToolAgentState, decision: Decision) -> dict[str, Any]:
