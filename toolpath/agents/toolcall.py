@@ -144,14 +144,15 @@ def reply_schema(
         calls: dict[str, Any] = {"type": "array", "items": _call_schema(tools), "minItems": 1}
         if max_calls is not None:
             calls["maxItems"] = max_calls
-        options.append(_object({"tool_calls": calls}))
+        options.append(closed_object({"tool_calls": calls}))
     if allow_final or not options:
-        options.append(_object({"final_answer": {"type": "string"}}))
-    schema = options[0] if len(options) == 1 else {"anyOf": options}
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "reply", "schema": schema, "strict": True},
-    }
+        options.append(closed_object({"final_answer": {"type": "string"}}))
+    return json_schema_format("reply", options[0] if len(options) == 1 else {"anyOf": options})
+
+
+def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI ``response_format`` that holds a reply to ``schema`` (strictly)."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def _call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
@@ -159,14 +160,15 @@ def _call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
     for t in tools:
         params = {k: v for k, v in t.parameters.items() if k != "$defs"}
         params.setdefault("additionalProperties", False)  # no invented arguments
-        option = _object({"name": {"const": t.wire_name}, "arguments": params})
+        option = closed_object({"name": {"const": t.wire_name}, "arguments": params})
         if "$defs" in t.parameters:
             option["$defs"] = t.parameters["$defs"]
         one.append(option)
     return one[0] if len(one) == 1 else {"anyOf": one}
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
+def closed_object(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object schema with exactly these properties, all required."""
     return {
         "type": "object",
         "properties": properties,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolpath.agents.alpha_umi.format import NEXT_TAGS, format_action, format_plan
-from toolpath.agents.toolcall import parse_reply, reply_schema
+from toolpath.agents.toolcall import closed_object, json_schema_format, parse_reply, reply_schema
 from toolpath.llm.base import Message, user
 from toolpath.tools.base import Tool
 
@@ -33,26 +33,14 @@ BACKBONE_JSON = (
 )
 
 
-def _format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    keys = list(properties)
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": keys,
-        "additionalProperties": False,
-    }
-
-
 def constrain(role: str, messages: list[Message], tools: Sequence[Tool]) -> dict[str, Any]:
     """Append ``role``'s JSON instruction to ``messages``; the ``response_format`` to ask with."""
     thought = {"type": "string"}
     if role == "planner":
         messages.append(user(PLANNER_JSON))
-        return _format("plan", _object({"thought": thought, "next": {"enum": list(NEXT_TAGS)}}))
+        return json_schema_format(
+            "plan", closed_object({"thought": thought, "next": {"enum": list(NEXT_TAGS)}})
+        )
     if role == "caller":
         messages.append(user(CALLER_JSON))
         return reply_schema(tools, allow_final=False, max_calls=1)
@@ -60,11 +48,11 @@ def constrain(role: str, messages: list[Message], tools: Sequence[Tool]) -> dict
         messages.append(user(BACKBONE_JSON))
         calls = reply_schema(tools, allow_final=False, max_calls=1)["json_schema"]["schema"]
         options = [
-            _object({"thought": thought, "tool_calls": calls["properties"]["tool_calls"]}),
-            _object({"thought": thought, "conclusion": {"type": "string"}}),
-            _object({"thought": thought, "give_up": {"const": True}}),
+            closed_object({"thought": thought, "tool_calls": calls["properties"]["tool_calls"]}),
+            closed_object({"thought": thought, "conclusion": {"type": "string"}}),
+            closed_object({"thought": thought, "give_up": {"const": True}}),
         ]
-        return _format("step", {"anyOf": options})
+        return json_schema_format("step", {"anyOf": options})
     raise ValueError(f"the {role} role has no constrained form")
 
 
