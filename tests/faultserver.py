@@ -165,8 +165,15 @@ class FaultServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _next_outcome(self, body: dict[str, Any], headers: dict[str, str]) -> str:
+    def _next_outcome(self, body: dict[str, Any], headers: dict[str, str]) -> str | None:
+        """Records a request and picks its outcome; None once killed or stopped.
+
+        The check and the record share the lock, so a request read in the instant of a
+        kill is either counted before ``kill`` returns or never.
+        """
         with self._lock:
+            if self._stop.is_set():
+                return None
             self.requests.append(body)
             self.headers.append(headers)
             outcome = self.script.pop(0) if self.script else "ok"
@@ -329,6 +336,9 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 return self._send_json(400, {"error": {"message": "request body is not JSON"}})
             headers = {k.lower(): v for k, v in self.headers.items()}
             outcome = server._next_outcome(body, headers)
+            if outcome is None:  # a dead server answers nothing
+                self.close_connection = True
+                return None
             with server.slots or contextlib.nullcontext():
                 if server.latency_s:
                     server._stop.wait(server.latency_s)
