@@ -258,6 +258,31 @@ def test_toolbench_api_lists_are_named_tool_api_and_typed(tmp_path: Path) -> Non
     assert len(long_tool.name) <= 64 and long_tool.name.startswith("Weather_API_Get_very")
     assert long_tool.description == "Weather data."  # falls back to the tool's description
     assert showtimes.name == "Movies_showtimes" and showtimes.description == "Showtimes."
+    # the service and its description are kept for retrieval (not shown to models)
+    assert current.context == "Weather API: Weather data."
+    assert long_tool.context == "Weather API"  # its description already is the tool's
+    assert showtimes.context == "Movies"
+
+
+def test_toolbench_category_becomes_context_and_survives_a_round_trip(tmp_path: Path) -> None:
+    from toolpath.retrieval.embed import tool_text
+
+    entry = {
+        "tool_name": "AlphaVantage",
+        "tool_description": "Stock market data.",
+        "category_name": "Finance",
+        "api_list": [{"name": "quote", "description": "Latest price of a ticker."}],
+    }
+    (tool,) = load_catalog([entry]).tools
+    assert tool.context == "Finance / AlphaVantage: Stock market data."
+    assert tool_text(tool) == (
+        "alpha vantage quote: Latest price of a ticker. "
+        "From Finance / AlphaVantage: Stock market data"
+    )
+    (again,) = load_catalog(write_catalog([tool], tmp_path / "c.json")).tools
+    assert again.context == tool.context and tool_text(again) == tool_text(tool)
+    bad = load_catalog([{"name": "x", "description": "", "context": 3}])
+    assert not bad.tools and "'context' must be a string" in str(bad.skipped)
 
 
 def test_glpft_entries_with_input_dicts_and_schemas() -> None:

@@ -137,7 +137,7 @@ def test_run_with_a_catalog_checks_the_retriever_before_loading_a_model(tmp_path
     catalog = tmp_path / "tools.json"
     catalog.write_text('[{"name": "ping", "description": "Ping a host.", "parameters": {}}]')
     res = toolpath("run", "hi", "--catalog", str(catalog), "--retriever", "magic", "-m", "bogus:x")
-    assert res.returncode == 2 and "dense or bm25" in res.stderr
+    assert res.returncode == 2 and "trained or trained-hybrid" in res.stderr
 
 
 def test_run_help_names_the_roles():

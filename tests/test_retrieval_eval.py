@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -370,6 +371,7 @@ def test_cli_eval_retrieval(tmp_path: Path) -> None:
     base = ["eval", "retrieval", "--catalog", str(CATALOG), "--index-dir", str(index_dir)]
     base += ["--threads", "1"]
     run1 = ["--queries", str(QUERIES), "--k", "5,1", "--out", str(tmp_path / "run1")]
+    run1 += ["--retrievers", "dense,bm25"]
     first = CliRunner().invoke(app, [*base, *run1])
     assert first.exit_code == 0, first.output
     assert "dense" in first.output and "bm25" in first.output and "R@5" in first.output
@@ -377,8 +379,10 @@ def test_cli_eval_retrieval(tmp_path: Path) -> None:
     assert summary["ks"] == [1, 5] and summary["queries"] == 24
     assert set(summary["retrievers"]) == {"dense", "bm25"}
     assert summary["retrievers"]["dense"]["recall@5"] > summary["retrievers"]["bm25"]["recall@5"]
-    assert summary["config"]["index"]["reused"] is False and summary["config"]["tools"] == 36
-    assert Path(summary["config"]["index"]["folder"]).parent == index_dir
+    dense = summary["config"]["retrievers"]["dense"]
+    assert dense["index"]["reused"] is False and summary["config"]["tools"] == 36
+    assert Path(dense["index"]["folder"]).parent == index_dir
+    assert dense["embedder"] == "all-MiniLM-L6-v2"
     assert len(rows) == 48 and {r["retriever"] for r in rows} == {"dense", "bm25"}
 
     # Again, without BM25, on the saved index, with one relevant name the catalog lacks.
@@ -386,19 +390,46 @@ def test_cli_eval_retrieval(tmp_path: Path) -> None:
     queries.write_text(
         QUERIES.read_text() + '{"query": "x", "relevant": ["no_such_tool"]}\n', encoding="utf-8"
     )
-    run2 = ["--queries", str(queries), "--k", "1,5", "--no-bm25", "--out", str(tmp_path / "run2")]
+    run2 = ["--queries", str(queries), "--k", "1,5", "--retrievers", "dense"]
+    run2 += ["--out", str(tmp_path / "run2")]
     second = CliRunner().invoke(app, [*base, *run2])
     assert second.exit_code == 0, second.output
     assert "bm25" not in second.output
     assert "1 relevant tool name(s) not in the catalog were dropped" in second.output
     again, rows2 = read_results(tmp_path / "run2")
-    assert set(again["retrievers"]) == {"dense"} and again["config"]["index"]["reused"] is True
+    assert set(again["retrievers"]) == {"dense"}
+    assert again["config"]["retrievers"]["dense"]["index"]["reused"] is True
     assert again["config"]["unknown_relevant"] == 1 and again["config"]["skipped_queries"] == 1
     for key in ("recall@1", "recall@5", "ndcg@1", "ndcg@5"):  # same index, same rankings
         assert again["retrievers"]["dense"][key] == pytest.approx(
             summary["retrievers"]["dense"][key]
         )
     assert [r["top"] for r in rows2] == [r["top"] for r in rows if r["retriever"] == "dense"]
+
+
+@needs_embedder
+def test_cli_eval_retrieval_on_the_bfcl_benchmark(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    data = tmp_path / "bfcl"
+    shutil.copytree(fixtures / "bfcl", data)
+    shutil.copytree(fixtures / "bfcl_retrieval", data, dirs_exist_ok=True)
+    args = ["eval", "retrieval", "--bfcl", "--data", str(data), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli(), args)
+    assert result.exit_code == 0, result.output
+    summary, rows = read_results(tmp_path / "out")
+    assert summary["ks"] == [1, 5, 10]
+    assert list(summary["retrievers"]) == ["dense", "bm25", "hybrid"]  # nothing trained
+    assert summary["config"]["benchmark"] == "bfcl" and summary["config"]["tools"] > 5
+    assert summary["queries"] > 3 and len(rows) == 3 * summary["queries"]
+    assert summary["config"]["retrievers"]["hybrid"]["class"] == "HybridRetriever"
+    both = CliRunner().invoke(cli(), [*args, "--catalog", str(CATALOG)])
+    assert isinstance(both.exception, ConfigError) and "leave out --catalog" in str(both.exception)
+    neither = CliRunner().invoke(cli(), ["eval", "retrieval"])
+    assert isinstance(neither.exception, ConfigError) and "--bfcl" in str(neither.exception)
+    unknown = CliRunner().invoke(cli(), [*args, "--retrievers", "dense,sparse"])
+    assert isinstance(unknown.exception, ConfigError) and "sparse" in str(unknown.exception)
+    trained = CliRunner().invoke(cli(), [*args, "--retrievers", "trained"])
+    assert "toolpath index train" in str(trained.exception)
 
 
 def test_cli_bad_input_raises_typed_errors(tmp_path: Path) -> None:

@@ -1,26 +1,22 @@
-"""API retrieval: ``toolpath index build`` (a catalog's embedding index) and ``toolpath eval
-retrieval`` (recall@k and NDCG@k of the TPTU-v2 API retriever and BM25).
+"""API retrieval: ``toolpath index build`` (a catalog's embedding index), ``toolpath index train``
+(a retriever trained on the catalog) and ``toolpath eval retrieval`` (recall@k and NDCG@k of
+every retriever side by side, on a queries file or on the BFCL-derived benchmark).
 
-Both build the dense retriever the same way (:class:`~toolpath.retrieval.api_retriever.APIRetriever`
-with an :class:`~toolpath.retrieval.embed.Embedder` and a cache folder), so ``eval retrieval
---index-dir`` may be the folder given to ``index build --out`` and its index is reused without
-embedding.
+All three build retrievers through :func:`~toolpath.retrieval.kinds.build_retriever` with one
+cache folder, so ``eval retrieval --index-dir`` may be the folder given to ``index build --out``
+and ``index train --out``: its indexes and trained model are reused.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import err, group, out, progress_bar
+from toolpath.cli.common import all_of, err, group, load, out, progress_bar
 from toolpath.errors import ConfigError
-
-if TYPE_CHECKING:
-    from toolpath.retrieval.api_retriever import APIRetriever
-    from toolpath.tools.catalog import Catalog
 
 SUMMARY_FILE = "summary.json"
 PER_QUERY_FILE = "per_query.jsonl"
@@ -38,37 +34,56 @@ Threads = Annotated[
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add the ``toolpath index`` group (``index build``) and ``toolpath eval retrieval``."""
     index = group(
-        "Build the embedding index of a tool catalog for API retrieval.", {"build": index_build}
+        "Build the embedding index of a tool catalog, or train a retriever on it.",
+        {"build": index_build, "train": index_train},
     )
     app.add_typer(index, name="index")
     eval_app.command("retrieval")(eval_retrieval)
 
 
 def index_build(
-    catalog: Annotated[
-        str,
-        typer.Argument(help=CATALOG_HELP),
-    ],
+    catalog: Annotated[str, typer.Argument(help=CATALOG_HELP)],
     out_dir: Annotated[
         str, typer.Option("--out", "-o", help="Cache folder; the index goes in OUT/CONTENT_HASH.")
     ],
     hnsw_threshold: Annotated[
         int, typer.Option(help="Use HNSW instead of an exact flat index above this many tools.")
     ] = 50_000,
+    trained: Annotated[
+        bool,
+        typer.Option(
+            "--trained/--no-trained",
+            help="Embed with the retriever `index train` made for this catalog in OUT, if any.",
+        ),
+    ] = True,
     threads: Threads = None,
 ) -> None:
     """Embed every tool of CATALOG into a faiss index saved under OUT.
 
-    The embedder is all-MiniLM-L6-v2 on the CPU. Building the same catalog again reuses the
-    saved index without embedding anything. Prints the index folder last.
+    The embedder is the model `toolpath index train` trained on this very catalog in OUT when
+    there is one (a catalog changed since is not matched), else all-MiniLM-L6-v2, on the CPU.
+    Building the same catalog again reuses the saved index without embedding anything. Prints
+    the index folder last.
     """
     import time
 
+    from toolpath.retrieval.api_retriever import APIRetriever
+    from toolpath.retrieval.embed import Embedder
+    from toolpath.retrieval.train import trained_embedder
     from toolpath.tools.catalog import load_catalog
 
     loaded = load_catalog(catalog)
+    embedder = (trained_embedder(loaded.tools, out_dir) if trained else None) or Embedder()
+    embedder.threads = threads
     start = time.perf_counter()
-    index = _dense(loaded, out_dir, threads, keep=False, hnsw_threshold=hnsw_threshold).index
+    with progress_bar(count=True) as bar:
+        index = APIRetriever(
+            loaded,
+            embedder=embedder,
+            cache_dir=Path(out_dir),
+            hnsw_threshold=hnsw_threshold,
+            progress=lambda done, total: bar("embedding tools", done, total),
+        ).index
     seconds = time.perf_counter() - start
     skipped = f", {len(loaded.skipped)} skipped" if loaded.skipped else ""
     out.print(
@@ -90,31 +105,123 @@ def index_build(
     typer.echo(str(index.folder))
 
 
+def index_train(
+    catalog: Annotated[str, typer.Argument(help=CATALOG_HELP)],
+    out_dir: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Cache folder; the model goes in OUT/trained/KEY (KEY: the catalog).",
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="The model that writes the training requests (a model spec)."
+        ),
+    ] = "local:qwen2.5-coder-0.5b",
+    per_tool: Annotated[int, typer.Option(min=1, help="Requests written per tool.")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the requests.")] = 2,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Tools asked at once (llama.cpp slots for a local model).")
+    ] = 2,
+    round_trip_k: Annotated[
+        int,
+        typer.Option(min=1, help="Keep a request when its tool is in the top K for it."),
+    ] = 20,
+) -> None:
+    """Train a retriever on CATALOG: the model writes requests for every tool, the requests
+    whose tool comes back from them are kept, and all-MiniLM-L6-v2 is fine-tuned on them with
+    in-batch and hard negatives (BM25 hits and catalog neighbours).
+
+    Resumable: run the same command again after a stop and it goes on from the last tool
+    asked and the last epoch saved. `toolpath index build --out OUT`, `toolpath run --catalog
+    ... --index-dir OUT` and `toolpath eval retrieval --index-dir OUT` then use the trained
+    model while the catalog stays the same. Prints the model's folder last.
+    """
+    from toolpath.llm.specs import load_model
+    from toolpath.retrieval.train import TrainConfig, train_retriever
+    from toolpath.tools.catalog import load_catalog
+
+    loaded = load_catalog(catalog)
+    config = TrainConfig(
+        per_tool=per_tool, epochs=epochs, concurrency=concurrency, round_trip_k=round_trip_k
+    )
+    options: dict[str, Any] = {"n_parallel": concurrency} if model.startswith("local") else {}
+    with progress_bar() as bar:
+        llm = load_model(model, progress=bar, **options)
+    try:
+        with progress_bar(count=True, keep=True) as bar:
+            result = train_retriever(
+                loaded.tools, llm, out_dir, config=config, progress=lambda *a: bar(*a)
+            )
+    finally:
+        llm.close()
+    if result.reused:
+        out.print("this catalog's retriever is already trained: nothing to do", markup=False)
+    else:
+        timing = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+        out.print(
+            f"{result.tools} tools; {result.generated} requests written, {result.kept} kept "
+            f"after the round trip; {timing}",
+            markup=False,
+        )
+    typer.echo(str(result.folder))
+
+
 def eval_retrieval(
     catalog: Annotated[
-        str,
-        typer.Option(metavar="PATH", help=CATALOG_HELP),
-    ],
+        str | None, typer.Option(metavar="PATH", help=CATALOG_HELP + " Not with --bfcl.")
+    ] = None,
     queries: Annotated[
-        str,
+        str | None,
         typer.Option(
             metavar="PATH",
             help='JSONL, or a JSON list, of {"query": "...", "relevant": [tool names], '
-            '"grades": <optional {name: positive int}>}.',
+            '"grades": <optional {name: positive int}>}. With --bfcl: extra queries over '
+            "BFCL's catalog instead of its questions.",
         ),
-    ],
-    k: Annotated[str, typer.Option("--k", help="Comma-separated cut-offs.")] = "1,3,5,10",
+    ] = None,
+    bfcl: Annotated[
+        bool,
+        typer.Option(
+            "--bfcl",
+            help="The benchmark derived from BFCL's non-live categories: every function in one "
+            "catalog, each question a query (see --data).",
+        ),
+    ] = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR_OR_WHEEL",
+            help="BFCL data for --bfcl (a folder or the bfcl-eval wheel); default: the cache, "
+            "downloaded once.",
+        ),
+    ] = None,
+    retrievers: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: dense, bm25, hybrid, trained, trained-hybrid, rerank. "
+            "Default: dense,bm25,hybrid, and trained,trained-hybrid when --index-dir holds a "
+            "model trained on this catalog.",
+        ),
+    ] = "",
+    rerank_model: Annotated[
+        str, typer.Option(help="The model that re-ranks the top 20 for `rerank`.")
+    ] = "local",
+    k: Annotated[str, typer.Option("--k", help="Comma-separated cut-offs.")] = "1,5,10",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score only the first LIMIT queries.")
+    ] = None,
     index_dir: Annotated[
         str | None,
         typer.Option(
             metavar="DIR",
-            help="Index cache folder (as for `toolpath index build --out`): a saved index of "
-            "this catalog is reused, a new one is saved there. Default: build it in memory.",
+            help="Cache folder (as for `toolpath index build/train --out`): saved indexes and "
+            "a trained model of this catalog are used, new indexes saved. Default: in memory.",
         ),
     ] = None,
-    bm25: Annotated[
-        bool, typer.Option("--bm25/--no-bm25", help="Also run the BM25 baseline (rank-bm25).")
-    ] = True,
     out_dir: Annotated[
         str | None,
         typer.Option(
@@ -125,37 +232,38 @@ def eval_retrieval(
     ] = None,
     threads: Threads = None,
 ) -> None:
-    """Recall@k and NDCG@k of the dense retriever and BM25.
+    """Recall@k and NDCG@k of tool retrievers, side by side on the same queries.
 
-    Scores the embedding retriever (all-MiniLM-L6-v2 + faiss) and the BM25 baseline on
-    labelled queries: mean recall@k and NDCG@k for each k, and the query latency p50/p99.
+    Every retriever answers every query; the table shows mean recall@k and NDCG@k for each k
+    and the query latency p50/p99 (query embedding included). `rerank` re-ranks the best
+    hybrid's top 20 with one call to --rerank-model per query; its model time and tokens are
+    reported on their own.
     """
-    from toolpath.retrieval.api_retriever import bm25_baseline
-    from toolpath.retrieval.evaluate import evaluate_retrieval, load_queries
-    from toolpath.tools.catalog import load_catalog
+    from toolpath.retrieval.evaluate import QuerySet, evaluate_retrieval
 
     ks = parse_ks(k)
-    loaded = load_catalog(catalog)
-    queryset = load_queries(queries, known=[t.name for t in loaded.tools])
-    if loaded.skipped:
-        err.print(f"catalog: {len(loaded.skipped)} entries skipped", markup=False)
-    retrievers: dict[str, Any] = {"dense": _dense(loaded, index_dir, threads, keep=True)}
-    if bm25:
-        retrievers["bm25"] = bm25_baseline(loaded)
-    with progress_bar(count=True, keep=True) as bar:
-        result = evaluate_retrieval(
-            retrievers,
-            queryset,
-            ks,
-            progress=lambda name, done, total: bar(f"querying {name}", done, total),
-        )
+    tools, queryset, source = _benchmark(catalog, queries, bfcl, data)
+    if limit is not None:
+        queryset = QuerySet(queryset.cases[:limit], queryset.source)
+    built = _retrievers(retrievers, tools, index_dir, threads, rerank_model)
+    try:
+        with progress_bar(count=True, keep=True) as bar:
+            result = evaluate_retrieval(
+                built,
+                queryset,
+                ks,
+                progress=lambda name, done, total: bar(f"querying {name}", done, total),
+            )
+    finally:
+        for r in built.values():
+            if (model := getattr(r, "model", None)) is not None:
+                model.close()
     result["config"] = {
-        "catalog": catalog,
-        "queries": queries,
-        "tools": len(loaded.tools),
+        **source,
+        "tools": len(tools),
         "unknown_relevant": len(queryset.unknown),
         "skipped_queries": len(queryset.skipped),
-        "index": _index_info(retrievers["dense"]),
+        "retrievers": {name: _describe(r) for name, r in built.items()},
     }
     out.print(summary_table(result))
     if queryset.unknown:
@@ -169,6 +277,86 @@ def eval_retrieval(
         out.print(f"results in {folder}/ ({SUMMARY_FILE}, {PER_QUERY_FILE})", markup=False)
 
 
+def _benchmark(
+    catalog: str | None, queries: str | None, bfcl: bool, data: str | None
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """The tools, the queries and a description of where they came from."""
+    from toolpath.retrieval.evaluate import load_queries
+    from toolpath.tools.catalog import load_catalog
+
+    if bfcl:
+        from toolpath.evals.bfcl.retrieval import derive_benchmark
+
+        if catalog is not None:
+            raise ConfigError("--bfcl brings its own catalog: leave out --catalog")
+        bench = derive_benchmark(data)
+        names = [t.name for t in bench.tools]
+        queryset = bench.queries if queries is None else load_queries(queries, known=names)
+        return bench.tools, queryset, {"benchmark": "bfcl", "queries": queries, **bench.stats}
+    if catalog is None or queries is None:
+        raise ConfigError("give --catalog and --queries, or --bfcl")
+    loaded = load_catalog(catalog)
+    if loaded.skipped:
+        err.print(f"catalog: {len(loaded.skipped)} entries skipped", markup=False)
+    queryset = load_queries(queries, known=[t.name for t in loaded.tools])
+    return list(loaded.tools), queryset, {"catalog": catalog, "queries": queries}
+
+
+def _retrievers(
+    names: str, tools: list[Any], index_dir: str | None, threads: int | None, rerank_model: str
+) -> dict[str, Any]:
+    """The retrievers ``names`` asks for (see ``eval retrieval --retrievers``), built once."""
+    from toolpath.retrieval.hybrid import LLMReranker
+    from toolpath.retrieval.kinds import KINDS, build_retriever
+    from toolpath.retrieval.train import trained_embedder
+
+    wanted = all_of(names, (*KINDS, "rerank"), "--retrievers") if names else []
+    if not wanted:
+        wanted = ["dense", "bm25", "hybrid"]
+        if trained_embedder(tools, index_dir) is not None:
+            wanted += ["trained", "trained-hybrid"]
+    built: dict[str, Any] = {}
+    with progress_bar(count=True) as bar:
+        for name in wanted:
+            if name == "rerank":
+                continue
+            built[name] = build_retriever(
+                name,
+                tools,
+                cache_dir=index_dir,
+                threads=threads,
+                use_trained=False,
+                progress=lambda done, total: bar("embedding tools", done, total),
+            )
+    if "rerank" in wanted:
+        base_name = "trained-hybrid" if "trained-hybrid" in built else "hybrid"
+        base = built.get(base_name) or build_retriever(
+            base_name, tools, cache_dir=index_dir, threads=threads, use_trained=False
+        )
+        built[f"rerank({base_name})"] = LLMReranker(base, load(rerank_model))
+    return built
+
+
+def _describe(retriever: Any) -> dict[str, Any]:
+    """What a retriever was: its class, embedder and index, and a re-ranker's model cost."""
+    info: dict[str, Any] = {"class": type(retriever).__name__}
+    members = getattr(retriever, "retrievers", None) or [retriever]
+    for member in members:
+        index = getattr(member, "index", None)
+        if index is not None:
+            info["embedder"] = index.embedder_name
+            folder = None if index.folder is None else str(index.folder)
+            info["index"] = {"kind": index.kind, "reused": index.reused, "folder": folder}
+    if isinstance(getattr(retriever, "calls", None), int):
+        info["rerank_cost"] = {
+            "calls": retriever.calls,
+            "tokens": retriever.tokens,
+            "model_seconds": round(retriever.rerank_seconds_total, 2),
+            "fallbacks": retriever.fallbacks,
+        }
+    return info
+
+
 def parse_ks(text: str) -> tuple[int, ...]:
     """``"1,3,5,10"`` as sorted unique cut-offs; a :class:`ConfigError` for anything else."""
     try:
@@ -178,34 +366,6 @@ def parse_ks(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise ConfigError(f"--k must be comma-separated positive integers, got {text!r}")
     return tuple(sorted(set(values)))
-
-
-def _dense(
-    catalog: Catalog, index_dir: str | None, threads: int | None, *, keep: bool, **options: Any
-) -> APIRetriever:
-    """The embedding retriever, its index cached in ``index_dir`` (``None``: in memory only),
-    with a progress bar while the tools are embedded (``keep``: it stays when done)."""
-    from toolpath.retrieval.api_retriever import APIRetriever
-    from toolpath.retrieval.embed import Embedder
-
-    with progress_bar(count=True, keep=keep) as bar:
-        return APIRetriever(
-            catalog,
-            embedder=Embedder(threads=threads),
-            cache_dir=None if index_dir is None else Path(index_dir),
-            progress=lambda done, total: bar("embedding tools", done, total),
-            **options,
-        )
-
-
-def _index_info(retriever: APIRetriever) -> dict[str, Any]:
-    index = retriever.index
-    return {
-        "kind": index.kind,
-        "embedder": index.embedder_name,
-        "reused": index.reused,
-        "folder": None if index.folder is None else str(index.folder),
-    }
 
 
 def summary_table(result: dict[str, Any]) -> Any:

@@ -40,8 +40,13 @@ def run(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Tools retrieved per task from --catalog.", min=1)] = 6,
     retriever: Annotated[
-        str, typer.Option(help="dense (all-MiniLM-L6-v2 + faiss, TPTU-v2) or bm25.")
-    ] = "dense",
+        str,
+        typer.Option(
+            help="hybrid (dense + BM25 by rank fusion), dense (all-MiniLM-L6-v2 + faiss, "
+            "TPTU-v2), bm25, trained or trained-hybrid. dense and hybrid use the model "
+            "`toolpath index train` made for this catalog in --index-dir when there is one."
+        ),
+    ] = "hybrid",
     index_dir: Annotated[
         str | None,
         typer.Option(
@@ -166,18 +171,16 @@ def _catalog_retriever(
     path: str, extra: list[Any], kind: str, k: int, index_dir: str | None
 ) -> tuple[list[Any], Any]:
     """The catalog's tools (plus the built-in ones asked for) and a retriever over them."""
-    from toolpath.retrieval.api_retriever import APIRetriever, BM25Retriever
+    from toolpath.retrieval.kinds import KINDS, build_retriever
     from toolpath.tools.catalog import load_catalog
 
-    one_of(kind, ("dense", "bm25"), "--retriever")
+    one_of(kind, KINDS, "--retriever")
     tools = list(load_catalog(path))
     names = {t.name for t in tools}
     tools += [t for t in extra if t.name not in names]
-    if kind == "bm25":
-        return tools, BM25Retriever(tools, k=k)
-    cache = Path(index_dir) if index_dir else None
-    err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
-    return tools, APIRetriever(tools, cache_dir=cache, k=k)
+    if kind != "bm25":
+        err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
+    return tools, build_retriever(kind, tools, cache_dir=index_dir, k=k)
 
 
 def _read_demos(path: str) -> list[Any]:

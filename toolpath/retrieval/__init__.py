@@ -2,6 +2,8 @@
 
 :class:`APIRetriever` returns the top-k tools of a catalog for a task over a cached
 :class:`ToolIndex` of :class:`Embedder` vectors; :func:`bm25_baseline` is the lexical baseline;
+:class:`HybridRetriever` fuses retrievers by reciprocal rank (:func:`hybrid_retriever`: dense plus
+BM25) and :class:`LLMReranker` re-ranks a retriever's top candidates with one chat-model call;
 :class:`DemoSelector` picks demonstrations near the retrieved tools; :func:`evaluate_retrieval`
 scores retrievers (recall@k, NDCG@k) on queries from :func:`load_queries`;
 :func:`synthetic_catalog` makes large deterministic catalogs.
@@ -19,7 +21,12 @@ _WHERE = {
     "Demo": "toolpath.retrieval.demos",
     "DemoSelector": "toolpath.retrieval.demos",
     "Embedder": "toolpath.retrieval.embed",
+    "split_identifier": "toolpath.retrieval.embed",
     "tool_text": "toolpath.retrieval.embed",
+    "HybridRetriever": "toolpath.retrieval.hybrid",
+    "LLMReranker": "toolpath.retrieval.hybrid",
+    "hybrid_retriever": "toolpath.retrieval.hybrid",
+    "rrf_fuse": "toolpath.retrieval.hybrid",
     "ToolIndex": "toolpath.retrieval.index",
     "build_or_load": "toolpath.retrieval.index",
     "QuerySet": "toolpath.retrieval.evaluate",
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from toolpath.retrieval.demos import Demo as Demo
     from toolpath.retrieval.demos import DemoSelector as DemoSelector
     from toolpath.retrieval.embed import Embedder as Embedder
+    from toolpath.retrieval.embed import split_identifier as split_identifier
     from toolpath.retrieval.embed import tool_text as tool_text
     from toolpath.retrieval.evaluate import QuerySet as QuerySet
     from toolpath.retrieval.evaluate import dcg_at_k as dcg_at_k
@@ -50,6 +58,10 @@ if TYPE_CHECKING:
     from toolpath.retrieval.evaluate import ndcg_at_k as ndcg_at_k
     from toolpath.retrieval.evaluate import ranks_of as ranks_of
     from toolpath.retrieval.evaluate import recall_at_k as recall_at_k
+    from toolpath.retrieval.hybrid import HybridRetriever as HybridRetriever
+    from toolpath.retrieval.hybrid import LLMReranker as LLMReranker
+    from toolpath.retrieval.hybrid import hybrid_retriever as hybrid_retriever
+    from toolpath.retrieval.hybrid import rrf_fuse as rrf_fuse
     from toolpath.retrieval.index import ToolIndex as ToolIndex
     from toolpath.retrieval.index import build_or_load as build_or_load
     from toolpath.retrieval.synthetic import synthetic_catalog as synthetic_catalog

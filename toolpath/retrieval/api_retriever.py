@@ -11,7 +11,6 @@ retriever is built.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from toolpath.errors import MissingDependencyError, RetrievalError
-from toolpath.retrieval.embed import Embedder, Progress, Vectors, tool_text
+from toolpath.retrieval.embed import Embedder, Progress, Vectors, split_identifier, tool_text
 from toolpath.retrieval.index import HNSW_THRESHOLD, TextEncoder, ToolIndex, build_or_load
 from toolpath.tools.base import Tool
 from toolpath.tools.catalog import Catalog
@@ -148,16 +147,29 @@ class APIRetriever:
         return [tool_text(t) for t in self.tools]
 
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_STOP_TEXT = (
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with"
+)
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+"""English words BM25 ignores (Lucene's classic English stop words): they match most tools."""
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case alphanumeric words (``get_stock_quote`` gives ``get``, ``stock``, ``quote``)."""
-    return _TOKEN.findall(text.lower())
+    """BM25's tokens: the lower-case words of :func:`~toolpath.retrieval.embed.split_identifier`
+    but :data:`STOP_WORDS`, so identifiers split the same way in tools and queries
+    (``getStockQuote`` and ``get_stock_quote`` both give ``get``, ``stock``, ``quote``;
+    ``HTTPServerError2`` gives ``http``, ``server``, ``error``, ``2``)."""
+    return [w for w in split_identifier(text).split() if w not in STOP_WORDS]
 
 
 class BM25Retriever:
-    """BM25 (Okapi) over the same tool texts as the dense retriever: the lexical baseline."""
+    """BM25 (Okapi) over the same tool texts as the dense retriever: the lexical baseline.
+
+    Tool texts and queries are split into words by :func:`tokenize` (identifiers split at
+    camelCase, digits and punctuation; stop words dropped), so ``"stock quote"`` matches a tool
+    ``getStockQuote``.
+    """
 
     def __init__(self, catalog_or_tools: Catalog | Iterable[Tool], *, k: int = DEFAULT_K) -> None:
         try:
@@ -170,12 +182,22 @@ class BM25Retriever:
         self.k = _check_k(k)
         self.last_seconds = 0.0
         self._bm25: Any = BM25Okapi([tokenize(tool_text(t)) or ["_"] for t in self.tools])
+        self._terms, self._weights = _term_weights(self._bm25)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Every tool's BM25 score for ``query`` (rank-bm25's Okapi scores, computed from a
+        precomputed sparse term-weight matrix: well under a millisecond at 16k tools, where
+        rank-bm25's own per-document loop takes tens)."""
+        cols = [self._terms[w] for w in tokenize(query) if w in self._terms]
+        if not cols:
+            return np.zeros(len(self.tools), dtype=np.float64)
+        return np.asarray(self._weights[:, cols].sum(axis=1), dtype=np.float64).ravel()
 
     def retrieve(self, query: str, k: int | None = None) -> list[tuple[Tool, float]]:
         """The ``k`` tools with the highest BM25 score for ``query``, best first."""
         k = min(_check_k(self.k if k is None else k), len(self.tools))
         start = time.perf_counter()
-        scores = np.asarray(self._bm25.get_scores(tokenize(query)), dtype=np.float64)
+        scores = self.scores(query)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         self.last_seconds = time.perf_counter() - start
@@ -184,6 +206,28 @@ class BM25Retriever:
     def tools_for(self, query: str, k: int | None = None) -> list[Tool]:
         """The top-``k`` tools for ``query``."""
         return [t for t, _ in self.retrieve(query, k)]
+
+
+def _term_weights(bm25: Any) -> tuple[dict[str, int], Any]:
+    """Column of each term, and the ``(tools, terms)`` CSC matrix of Okapi weights
+    ``idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen))`` that rank-bm25's
+    ``get_scores`` sums over the query's words (a word repeated in the query counts again)."""
+    from scipy.sparse import csc_matrix
+
+    terms: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    k1, b, avg = bm25.k1, bm25.b, bm25.avgdl
+    for row, (freqs, length) in enumerate(zip(bm25.doc_freqs, bm25.doc_len, strict=True)):
+        norm = k1 * (1 - b + b * length / avg)
+        for term, tf in freqs.items():
+            idf = bm25.idf.get(term) or 0.0
+            rows.append(row)
+            cols.append(terms.setdefault(term, len(terms)))
+            vals.append(idf * tf * (k1 + 1) / (tf + norm))
+    shape = (len(bm25.doc_freqs), max(1, len(terms)))
+    return terms, csc_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
 
 
 def bm25_baseline(

@@ -10,6 +10,7 @@ the cosine similarity.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -31,16 +32,42 @@ _SMALL = 8  # encodes of at most this many texts (queries) run on ``query_thread
 _TORCH_THREADS = threading.Lock()  # torch's thread count is process-wide
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def split_identifier(text: str) -> str:
+    """Identifiers as lower-case words: camelCase, acronyms, digits, ``_ - . /`` all split.
+
+    ``"getStockQuote"`` -> ``"get stock quote"``, ``"HTTPServerError2"`` ->
+    ``"http server error 2"``, ``"math.factorial"`` -> ``"math factorial"``,
+    ``"Tool_v2/API"`` -> ``"tool v 2 api"``. Prose comes back lower-cased with its punctuation
+    as spaces (``"What's up?"`` -> ``"what s up"``); words are single-spaced.
+    """
+    text = _DIGITS.sub(" ", _CAMEL.sub(" ", text))
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
 def tool_text(tool: Tool) -> str:
-    """The text embedded for a tool: its name with underscores as spaces, its description, and
-    its parameters' names and descriptions, e.g.
-    ``"get weather forecast: Returns the forecast. Parameters: city (City name); days"``."""
-    parts = [f"{tool.name.replace('_', ' ').strip()}: {tool.description.strip()}".rstrip(": ")]
+    """The text embedded (and BM25-indexed) for a tool: its name as words
+    (:func:`split_identifier`), its description, and its parameters' names as words with their
+    descriptions; a tool's :attr:`~toolpath.tools.base.Tool.context` (its service and
+    category) follows the description. A tool ``getWeatherForecast`` described as ``"Returns
+    the forecast."`` with the parameters ``cityName`` (``"City name"``) and ``days`` gives
+    ``"get weather forecast: Returns the forecast. Parameters: city name (City name); days"``."""
+    name = split_identifier(tool.name) or tool.name
+    parts = [f"{name}: {tool.description.strip()}".rstrip(": ")]
+    if tool.context.strip():
+        parts.append(f"From {tool.context.strip()}")
     props = tool.parameters.get("properties") or {}
     params = []
     for pname, schema in props.items():
+        words = split_identifier(str(pname)) or str(pname)
         desc = schema.get("description") if isinstance(schema, dict) else None
-        params.append(f"{pname} ({desc.strip()})" if isinstance(desc, str) and desc else pname)
+        params.append(
+            f"{words} ({desc.strip()})" if isinstance(desc, str) and desc.strip() else words
+        )
     if params:
         parts.append("Parameters: " + "; ".join(params))
     return ". ".join(p.rstrip(".") for p in parts if p)

@@ -52,6 +52,9 @@ class Tool:
     fn: Fn
     timeout: float | None = None
     model: type[BaseModel] | None = field(default=None, repr=False, compare=False)
+    context: str = ""
+    """Where the tool comes from, for retrieval: its service and category in a catalog such as
+    ToolBench's (``"Finance / Alpha Vantage: stock market data"``). Models are not shown it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _ANY_NAME.match(self.name):

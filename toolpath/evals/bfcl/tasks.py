@@ -178,7 +178,7 @@ class BfclTask:
         return [
             Example(
                 id=item.id,
-                question=_question_text(item.question),
+                question=question_text(item.question),
                 gold=json.dumps(item.answers),
                 meta={"item": item},
             )
@@ -214,7 +214,7 @@ def _split_system(question: list[dict[str, Any]]) -> tuple[str, list[Message]]:
     return system, rest
 
 
-def _question_text(question: list[dict[str, Any]]) -> str:
+def question_text(question: list[dict[str, Any]]) -> str:
     return "\n".join(str(m.get("content", "")) for m in question if m.get("role") == "user")
 
 

@@ -157,7 +157,9 @@ def write_catalog(tools: Iterable[Tool], path: str | Path) -> Path:
     """Write tools as a described-only catalog in toolpath's format (JSON; JSONL for ``.jsonl``)."""
     path = Path(path)
     entries = [
-        {"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools
+        {"name": t.name, "description": t.description, "parameters": t.parameters}
+        | ({"context": t.context} if t.context else {})
+        for t in tools
     ]
     try:
         if path.suffix.lower() == ".jsonl":
@@ -394,6 +396,9 @@ def _own(entry: dict[str, Any], *, bind: bool) -> tuple[Tool, str]:
     if not isinstance(description, str):
         raise SkipEntry("'description' must be a string")
     parameters = check_schema(entry.get("parameters"))
+    context = entry.get("context") or ""
+    if not isinstance(context, str):
+        raise SkipEntry("'context' must be a string")
     timeout = entry.get("timeout")
     if timeout is not None and (type(timeout) not in (int, float) or timeout <= 0):
         raise SkipEntry(f"'timeout' must be a positive number of seconds, got {timeout!r}")
@@ -409,7 +414,8 @@ def _own(entry: dict[str, Any], *, bind: bool) -> tuple[Tool, str]:
         fn = _endpoint(name, endpoint, float(timeout or HTTP_TIMEOUT))
     else:
         fn = described_only(name)
-    return Tool(name, description.strip(), parameters, fn, timeout=timeout), original
+    tool = Tool(name, description.strip(), parameters, fn, timeout=timeout, context=context.strip())
+    return tool, original
 
 
 class _LazyCallable:

@@ -39,13 +39,16 @@ def toolbench_entry(entry: dict[str, Any], label: str) -> list[tuple[str, Tool |
         return [(label, "'api_list' must be a list of APIs", None)]
     tool_name = _text(entry.get("tool_name") or entry.get("name") or entry.get("title"))
     tool_desc = _text(entry.get("tool_description") or entry.get("description"))
+    category = _text(entry.get("category_name") or entry.get("category"))
     return [
-        (*_toolbench_api(api, tool_name, tool_desc, f"{label} api #{j}"), None)
+        (*_toolbench_api(api, tool_name, tool_desc, f"{label} api #{j}", category), None)
         for j, api in enumerate(apis)
     ]
 
 
-def _toolbench_api(api: Any, tool_name: str, tool_desc: str, label: str) -> tuple[str, Tool | str]:
+def _toolbench_api(
+    api: Any, tool_name: str, tool_desc: str, label: str, category: str = ""
+) -> tuple[str, Tool | str]:
     if not isinstance(api, dict):
         return label, f"expected an API object, got {type(api).__name__}"
     tool_name = _text(api.get("tool_name")) or tool_name
@@ -71,7 +74,10 @@ def _toolbench_api(api: Any, tool_name: str, tool_desc: str, label: str) -> tupl
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
-    return label, Tool(name, description, schema, described_only(name))
+    category = _text(api.get("category_name") or api.get("category")) or category
+    service = ": ".join(p for p in (tool_name, tool_desc if tool_desc != description else "") if p)
+    context = " / ".join(p for p in (category, service) if p)
+    return label, Tool(name, description, schema, described_only(name), context=context)
 
 
 def _glpft(entry: dict[str, Any]) -> tuple[Tool, str]:
