@@ -68,7 +68,7 @@ class TrainConfig:
     """Requests the model writes per tool."""
     round_trip_k: int = 20
     """A request is kept when its tool is in the off-the-shelf top ``round_trip_k`` for it."""
-    epochs: int = 2
+    epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 3e-5
     max_seq_length: int = 128
