@@ -34,7 +34,7 @@ Threads = Annotated[
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add the ``toolpath index`` group (``index build``) and ``toolpath eval retrieval``."""
     index = group(
-        "Build the embedding index of a tool catalog, or train a retriever on it.",
+        "Index a tool catalog for retrieval, or train a retriever on it.",
         {"build": index_build, "train": index_train},
     )
     app.add_typer(index, name="index")

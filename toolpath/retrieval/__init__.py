@@ -28,6 +28,10 @@ _WHERE = {
     "hybrid_retriever": "toolpath.retrieval.hybrid",
     "rrf_fuse": "toolpath.retrieval.hybrid",
     "ToolIndex": "toolpath.retrieval.index",
+    "build_retriever": "toolpath.retrieval.kinds",
+    "TrainConfig": "toolpath.retrieval.train",
+    "train_retriever": "toolpath.retrieval.train",
+    "trained_embedder": "toolpath.retrieval.train",
     "build_or_load": "toolpath.retrieval.index",
     "QuerySet": "toolpath.retrieval.evaluate",
     "dcg_at_k": "toolpath.retrieval.evaluate",
@@ -64,4 +68,8 @@ if TYPE_CHECKING:
     from toolpath.retrieval.hybrid import rrf_fuse as rrf_fuse
     from toolpath.retrieval.index import ToolIndex as ToolIndex
     from toolpath.retrieval.index import build_or_load as build_or_load
+    from toolpath.retrieval.kinds import build_retriever as build_retriever
     from toolpath.retrieval.synthetic import synthetic_catalog as synthetic_catalog
+    from toolpath.retrieval.train import TrainConfig as TrainConfig
+    from toolpath.retrieval.train import train_retriever as train_retriever
+    from toolpath.retrieval.train import trained_embedder as trained_embedder
