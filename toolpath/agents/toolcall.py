@@ -38,7 +38,9 @@ from toolpath.llm.base import (
     ToolMode,
     acollect,
     assistant,
+    closed_object,
     collect,
+    json_schema_format,
 )
 from toolpath.tools.base import Tool
 from toolpath.tools.render import render_tools
@@ -150,11 +152,6 @@ def reply_schema(
     return json_schema_format("reply", options[0] if len(options) == 1 else {"anyOf": options})
 
 
-def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI ``response_format`` that holds a reply to ``schema`` (strictly)."""
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
-
-
 def _call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
     one = []
     for t in tools:
@@ -165,16 +162,6 @@ def _call_schema(tools: Sequence[Tool]) -> dict[str, Any]:
             option["$defs"] = t.parameters["$defs"]
         one.append(option)
     return one[0] if len(one) == 1 else {"anyOf": one}
-
-
-def closed_object(properties: dict[str, Any]) -> dict[str, Any]:
-    """An object schema with exactly these properties, all required."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
 
 
 def system_prompt(

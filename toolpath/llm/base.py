@@ -193,6 +193,24 @@ class GenerateOptions(TypedDict, total=False):
     a backend that cannot leaves that None."""
 
 
+def closed_object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema of an object with exactly these properties, all required."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def json_schema_format(name: str, schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """An OpenAI ``response_format`` that holds a reply to ``schema`` (``strict`` by default)."""
+    spec: dict[str, Any] = {"name": name, "schema": schema}
+    if strict:
+        spec["strict"] = True
+    return {"type": "json_schema", "json_schema": spec}
+
+
 def stop_list(stop: Sequence[str] | str | None) -> list[str]:
     """``stop`` as a list (a lone string is one stop string; None is none)."""
     return [stop] if isinstance(stop, str) else list(stop or [])

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from toolpath.errors import RetrievalError
-from toolpath.llm.base import ChatModel, Message, system, user
+from toolpath.llm.base import ChatModel, Message, closed_object, json_schema_format, system, user
 from toolpath.retrieval.api_retriever import DEFAULT_K, APIRetriever, BM25Retriever, Retriever
 from toolpath.retrieval.embed import Progress
 from toolpath.retrieval.index import TextEncoder
@@ -368,16 +368,7 @@ def ranking_format(n: int) -> dict[str, Any]:
         "items": {"type": "integer", "enum": list(range(1, n + 1))},
         "maxItems": n,
     }
-    schema = {
-        "type": "object",
-        "properties": {"ranking": ranking},
-        "required": ["ranking"],
-        "additionalProperties": False,
-    }
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "ranking", "schema": schema, "strict": True},
-    }
+    return json_schema_format("ranking", closed_object({"ranking": ranking}))
 
 
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)

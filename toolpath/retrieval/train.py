@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from toolpath.errors import RetrievalError, ToolpathError
-from toolpath.llm.base import ChatModel
+from toolpath.llm.base import ChatModel, closed_object, json_schema_format
 from toolpath.retrieval.embed import DEFAULT_MODEL, Embedder, tool_text
 from toolpath.tools.base import Tool
 
@@ -186,13 +186,8 @@ async def _ask(tool: Tool, model: ChatModel, config: TrainConfig) -> list[str]:
     """The model's requests for ``tool`` (a JSON list, constrained by a schema)."""
     n = config.per_tool
     item = {"type": "string", "minLength": 8, "maxLength": 160}
-    schema = {
-        "type": "object",
-        "properties": {"requests": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
-        "required": ["requests"],
-        "additionalProperties": False,
-    }
-    fmt = {"type": "json_schema", "json_schema": {"name": "requests", "schema": schema}}
+    requests = {"type": "array", "items": item, "minItems": n, "maxItems": n}
+    fmt = json_schema_format("requests", closed_object({"requests": requests}), strict=False)
     prompt = QUERY_PROMPT.format(tool=tool_text(tool)[:TOOL_CHARS], n=n)
     try:
         reply = await model.acomplete(

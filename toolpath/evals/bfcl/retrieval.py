@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolpath.agents.toolcall import closed_object, json_schema_format
 from toolpath.errors import ConfigError, DatasetError, ToolSchemaError
 from toolpath.evals.bfcl.data import data_dir, load_items
 from toolpath.evals.bfcl.tasks import bfcl_tool, question_text
-from toolpath.llm.base import ChatModel, Message, assistant, user
+from toolpath.llm.base import ChatModel, Message, assistant, closed_object, json_schema_format, user
 from toolpath.retrieval.evaluate import QueryCase, QuerySet
 from toolpath.tools.base import Tool, run_blocking, sanitize_name
 from toolpath.tools.catalog.formats import write_catalog
