@@ -21,6 +21,8 @@ from toolpath.retrieval.train import (
     batches,
     catalog_key,
     generate_queries,
+    generation_seconds,
+    hard_negatives,
     train_retriever,
     trained_embedder,
 )
@@ -50,7 +52,7 @@ def test_generation_resumes_from_the_queries_file(scripted: Any, tmp_path: Path)
     catalog = tools()[:3]
     path = tmp_path / QUERIES_FILE
     path.write_text(
-        json.dumps({"tool": catalog[0].name, "queries": ["is it raining in Rome now?"]})
+        json.dumps({"tool": catalog[0].name, "queries": ["is it raining in Rome now?"], "s": 100.0})
         + "\n"
         + '{"tool": "hourly_fore',  # a line cut by a crash: asked again
         encoding="utf-8",
@@ -61,7 +63,7 @@ def test_generation_resumes_from_the_queries_file(scripted: Any, tmp_path: Path)
     model = scripted(replies)
     seen: list[tuple[str, int, int]] = []
     out = generate_queries(
-        catalog, model, path, TrainConfig(concurrency=1), lambda *a: seen.append(a)
+        catalog, model, path, TrainConfig(per_tool=2, concurrency=1), lambda *a: seen.append(a)
     )
     assert out[catalog[0].name] == ["is it raining in Rome now?"]
     assert out[catalog[1].name] == ["request number 1", "another one 1"]
@@ -70,6 +72,31 @@ def test_generation_resumes_from_the_queries_file(scripted: Any, tmp_path: Path)
     prompt = model.requests[0].messages[0]["content"]
     assert "Do not name the API" in prompt and catalog[1].description in prompt
     assert seen[0] == ("queries", 1, 3) and seen[-1] == ("queries", 3, 3)
+    # every new line carries the running total, on from the earlier run's 100 s
+    totals = [json.loads(line).get("s") for line in path.read_text().splitlines()[-2:]]
+    assert all(t >= 100.0 for t in totals) and generation_seconds(path) >= 100.0
+
+
+def test_one_request_per_tool_is_asked_as_a_bare_json_string(scripted: Any, tmp_path: Path) -> None:
+    catalog = tools()[:2]
+    model = scripted([json.dumps("  will it snow in Oslo\ntomorrow? "), json.dumps(["list"])])
+    out = generate_queries(catalog, model, tmp_path / "q.jsonl", TrainConfig(concurrency=1))
+    assert out == {catalog[0].name: ["will it snow in Oslo tomorrow?"], catalog[1].name: []}
+    fmt = model.requests[0].response_format
+    assert fmt is not None and fmt["json_schema"]["schema"]["type"] == "string"
+    assert "Write one request" in model.requests[0].messages[0]["content"]
+
+
+def test_every_row_has_two_hard_negatives_that_are_other_tools() -> None:
+    from toolpath.retrieval.api_retriever import APIRetriever, BM25Retriever
+
+    catalog = tools()
+    pairs = [(f"what does {t.name.replace('_', ' ')} do", t.name) for t in catalog[:10]]
+    rows = hard_negatives(pairs, BM25Retriever(catalog), APIRetriever(catalog))
+    assert len(rows) == 10
+    for q, tool, *negatives in rows:
+        assert len(negatives) == 2 and tool not in negatives
+        assert (q, tool) in pairs
 
 
 def test_a_reply_that_is_not_json_gives_no_requests_and_is_not_fatal(
@@ -142,13 +169,19 @@ def test_trained_model_is_not_used_once_the_catalog_changes(
     # the same catalog again finds the saved model without training anything
     copy = tmp_path / "copy"
     shutil.copytree(cache, copy)
-    again = train_retriever(catalog, _no_model(), copy)
+    manifest = json.loads((result.folder / MANIFEST).read_text(encoding="utf-8"))
+    config, name = TrainConfig(**manifest["config"]), manifest["query_model"]
+    again = train_retriever(catalog, _no_model(name), copy, config=config)
     assert again.reused and again.folder.name == result.folder.name
+    # other settings train again (here: the model would be asked for requests)
+    config.per_tool = 1
+    with pytest.raises(AssertionError, match="must not ask"):
+        train_retriever(catalog, _no_model(name), copy, config=config)
 
 
-def _no_model() -> Any:
+def _no_model(model_name: str) -> Any:
     class Refuses:
-        name = "none"
+        name = model_name
 
         async def acomplete(self, *a: Any, **k: Any) -> Any:
             raise AssertionError("a trained catalog must not ask the model again")

@@ -121,7 +121,7 @@ def index_train(
             "--model", "-m", help="The model that writes the training requests (a model spec)."
         ),
     ] = "local:qwen2.5-coder-0.5b",
-    per_tool: Annotated[int, typer.Option(min=1, help="Requests written per tool.")] = 2,
+    per_tool: Annotated[int, typer.Option(min=1, help="Requests written per tool.")] = 1,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the requests.")] = 1,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Tools asked at once (llama.cpp slots for a local model).")

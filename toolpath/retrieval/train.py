@@ -11,8 +11,8 @@
    requests that are off-topic or too vague to name their tool, not hard ones.
 3. **Fine-tuning.** The bi-encoder (all-MiniLM-L6-v2 by default) is trained with
    sentence-transformers' ``MultipleNegativesRankingLoss``: in-batch negatives plus two hard
-   negatives per request, the best BM25 hit for the request that is another tool and the
-   catalog neighbour nearest to the tool. A batch never holds two requests of one tool. A
+   negatives in each request's row, the best BM25 hit for the request that is another tool
+   and the catalog neighbour nearest to the tool. A batch never holds two requests of one tool. A
    checkpoint is saved after every epoch.
 
 The result is a folder ``CACHE/trained/<key>/`` with the sentence-transformers model in
@@ -46,6 +46,7 @@ TRAINED_DIR = "trained"
 MODEL_DIR = "model"
 MANIFEST = "manifest.json"
 QUERIES_FILE = "queries.jsonl"
+SETTINGS = "settings.json"
 FORMAT = 1
 TOOL_CHARS = 600
 """The start of a tool's text shown to the model (the name, description and first parameters)."""
@@ -58,14 +59,22 @@ concrete values (names, numbers, places, dates). Do not name the API or its para
 them differ in wording and in what the user wants to know.
 
 API: {tool}"""
+ONE_QUERY_PROMPT = """Write one request that a user could send to an assistant which the API \
+below would answer. Write it as the user would: plain words, one short sentence, concrete \
+values (names, numbers, places, dates). Do not name the API or its parameters.
+
+API: {tool}"""
+NEGATIVES = 2
+"""Hard negatives per request: the best BM25 hit that is another tool, the nearest neighbour."""
 
 
 @dataclass
 class TrainConfig:
     """How :func:`train_retriever` trains. Everything has a default sized for 2 CPU cores."""
 
-    per_tool: int = 2
-    """Requests the model writes per tool."""
+    per_tool: int = 1
+    """Requests the model writes per tool. One is written as a bare JSON string, the cheapest
+    reply (about 1.2 s a tool with the 0.5B on 2 cores); more come as a JSON list."""
     round_trip_k: int = 20
     """A request is kept when its tool is in the off-the-shelf top ``round_trip_k`` for it."""
     epochs: int = 1
@@ -167,6 +176,10 @@ async def _generate_all(
     gate = asyncio.Semaphore(max(1, config.concurrency))
     path.parent.mkdir(parents=True, exist_ok=True)
     count = total - len(todo)
+    before, start = generation_seconds(path), time.perf_counter()
+    if path.is_file() and not path.read_bytes().endswith(b"\n") and path.stat().st_size:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n")  # end a line a crash cut, so the next one starts clean
 
     async def one(tool: Tool) -> None:
         nonlocal count
@@ -174,7 +187,8 @@ async def _generate_all(
             queries = await _ask(tool, model, config)
         done[tool.name] = queries
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"tool": tool.name, "queries": queries}) + "\n")
+            spent = round(before + time.perf_counter() - start, 2)
+            f.write(json.dumps({"tool": tool.name, "queries": queries, "s": spent}) + "\n")
         count += 1
         if progress is not None:
             progress("queries", count, total)
@@ -183,12 +197,17 @@ async def _generate_all(
 
 
 async def _ask(tool: Tool, model: ChatModel, config: TrainConfig) -> list[str]:
-    """The model's requests for ``tool`` (a JSON list, constrained by a schema)."""
+    """The model's requests for ``tool``, its reply constrained by a JSON schema."""
     n = config.per_tool
     item = {"type": "string", "minLength": 8, "maxLength": 160}
-    requests = {"type": "array", "items": item, "minItems": n, "maxItems": n}
-    fmt = json_schema_format("requests", closed_object({"requests": requests}), strict=False)
-    prompt = QUERY_PROMPT.format(tool=tool_text(tool)[:TOOL_CHARS], n=n)
+    text = tool_text(tool)[:TOOL_CHARS]
+    if n == 1:
+        fmt = json_schema_format("request", item, strict=False)
+        prompt = ONE_QUERY_PROMPT.format(tool=text)
+    else:
+        requests = {"type": "array", "items": item, "minItems": n, "maxItems": n}
+        fmt = json_schema_format("requests", closed_object({"requests": requests}), strict=False)
+        prompt = QUERY_PROMPT.format(tool=text, n=n)
     try:
         reply = await model.acomplete(
             [{"role": "user", "content": prompt}],
@@ -196,12 +215,13 @@ async def _ask(tool: Tool, model: ChatModel, config: TrainConfig) -> list[str]:
             temperature=config.temperature,
             max_tokens=60 * n + 20,
         )
-        items = json.loads(reply.content).get("requests", [])
+        parsed = json.loads(reply.content)
+        items = [parsed] if n == 1 else parsed.get("requests", [])
     except (ToolpathError, ValueError, AttributeError) as exc:
         log.warning("no requests for %s: %s", tool.name, exc)
         return []
     out: list[str] = []
-    for text in (" ".join(str(i).split()) for i in items):
+    for text in (" ".join(i.split()) for i in items if isinstance(i, str)):
         if len(text) >= 8 and text not in out:
             out.append(text)
     return out
@@ -218,6 +238,20 @@ def _read_queries(path: Path) -> dict[str, list[str]]:
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by a crash: that tool is asked again
     return out
+
+
+def generation_seconds(path: Path) -> float:
+    """Wall seconds spent writing the requests in ``path``, over every run that added to it
+    (each line keeps the running total when it was written)."""
+    if not path.is_file():
+        return 0.0
+    spent = 0.0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            spent = max(spent, float(json.loads(line).get("s", 0.0)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return spent
 
 
 def round_trip(
@@ -238,53 +272,57 @@ def round_trip(
     return kept
 
 
-def hard_negatives(
-    pairs: Sequence[tuple[str, str]], bm25: Any, dense: Any
-) -> list[tuple[str, str, str]]:
-    """For each pair, ``(request, tool, negative)`` twice over: the best BM25 hit for the
-    request that is another tool, and the tool's nearest catalog neighbour."""
+Row = tuple[str, ...]
+"""``(request, tool, negative, negative)``: a request, its tool and two hard negative tools."""
+
+
+def hard_negatives(pairs: Sequence[tuple[str, str]], bm25: Any, dense: Any) -> list[Row]:
+    """For each pair, the row ``(request, tool, lexical, near)``: ``lexical`` is the best BM25
+    hit for the request that is another tool, ``near`` the tool's nearest catalog neighbour
+    (the next ones stand in where the two coincide)."""
     out = []
     for q, name in pairs:
-        lexical = next((t.name for t in bm25.tools_for(q, 5) if t.name != name), None)
+        lexical = [t.name for t in bm25.tools_for(q, 5)]
         near = [t.name for t, _ in dense.neighbours(name, m=3, threshold=None)]
-        for neg in dict.fromkeys(n for n in (lexical, *near[:1]) if n and n != name):
-            out.append((q, name, neg))
+        order = lexical[:1] + near[:1] + lexical[1:] + near[1:]
+        negatives = list(dict.fromkeys(n for n in order if n != name))[:NEGATIVES]
+        if negatives:
+            negatives += negatives[-1:] * (NEGATIVES - len(negatives))
+            out.append((q, name, *negatives))
     return out
 
 
-def batches(
-    triples: Sequence[tuple[str, str, str]], size: int, seed: int
-) -> list[list[tuple[str, str, str]]]:
+def batches(rows: Sequence[Row], size: int, seed: int) -> list[list[Row]]:
     """Shuffled batches of at most ``size`` in which no tool is the positive twice (another
     request of the same tool would be a false in-batch negative)."""
     rng = random.Random(seed)
-    pending = list(triples)
+    pending = list(rows)
     rng.shuffle(pending)
-    out: list[list[tuple[str, str, str]]] = []
+    out: list[list[Row]] = []
     while pending:
-        batch: list[tuple[str, str, str]] = []
+        batch: list[Row] = []
         seen: set[str] = set()
-        rest: list[tuple[str, str, str]] = []
-        for triple in pending:
-            if len(batch) < size and triple[1] not in seen:
-                batch.append(triple)
-                seen.add(triple[1])
+        rest: list[Row] = []
+        for row in pending:
+            if len(batch) < size and row[1] not in seen:
+                batch.append(row)
+                seen.add(row[1])
             else:
-                rest.append(triple)
+                rest.append(row)
         out.append(batch)
         pending = rest
     return out
 
 
 def fine_tune(
-    triples: Sequence[tuple[str, str, str]],
+    rows: Sequence[Row],
     texts: dict[str, str],
     base: Embedder,
     work: Path,
     config: TrainConfig,
     progress: StepProgress | None = None,
 ) -> Path:
-    """Train a copy of ``base``'s model on ``(request, tool, negative)`` triples; returns the
+    """Train a copy of ``base``'s model on ``(request, tool, negatives...)`` rows; returns the
     folder of the last epoch's checkpoint (each epoch's is kept in ``work``, and a run that
     finds one goes on from it)."""
     import torch
@@ -303,14 +341,14 @@ def fine_tune(
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     torch.manual_seed(config.seed)
-    plan = [batches(triples, config.batch_size, config.seed + e) for e in range(config.epochs)]
+    plan = [batches(rows, config.batch_size, config.seed + e) for e in range(config.epochs)]
     total = sum(len(p) for p in plan)
     step = sum(len(p) for p in plan[:start_epoch])
     for epoch in range(start_epoch, config.epochs):
         model.train()
         for batch in plan[epoch]:
-            columns = [[q for q, _, _ in batch], [texts[p] for _, p, _ in batch]]
-            columns.append([texts[n] for _, _, n in batch])
+            columns = [[row[0] for row in batch]]
+            columns += [[texts[row[i]] for row in batch] for i in range(1, len(batch[0]))]
             features = [model.preprocess(c) for c in columns]
             value = loss(features, None)
             optimizer.zero_grad()
@@ -324,6 +362,25 @@ def fine_tune(
         resume = checkpoint
     assert resume is not None
     return resume
+
+
+def _settings(source: TrainConfig | dict[str, Any], model: ChatModel | None = None) -> Any:
+    """What decides a trained model besides the catalog: the config less its concurrency and
+    the query model's name (``source`` is a config and its model, or a manifest)."""
+    if isinstance(source, TrainConfig):
+        config = asdict(source)
+        name = getattr(model, "name", type(model).__name__)
+    else:
+        config, name = dict(source.get("config") or {}), source.get("query_model")
+    config.pop("concurrency", None)
+    return {"config": config, "query_model": name}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _model_path(embedder: Embedder) -> str:
@@ -345,7 +402,8 @@ def train_retriever(
     exclude: Callable[[str], bool] | None = None,
 ) -> TrainResult:
     """Train a retriever on ``tools`` with requests written by ``model``; saved under
-    ``cache_dir/trained/<key>`` (an existing one for the same catalog is reused).
+    ``cache_dir/trained/<key>``. One trained on the same catalog with the same settings and
+    query model is reused; other settings train it again (concurrency is not a setting).
 
     ``exclude(request)`` drops generated requests that must not be trained on (for example
     ones that repeat an evaluation query).
@@ -355,12 +413,14 @@ def train_retriever(
 
     config = config or TrainConfig()
     base = base or Embedder()
-    if len({t.name for t in tools}) != len(tools) or not tools:
-        raise RetrievalError("training needs a non-empty catalog with unique tool names")
+    if len({t.name for t in tools}) != len(tools) or len(tools) < 2:
+        raise RetrievalError("training needs a catalog of at least 2 tools with unique names")
     key = catalog_key(tools, base.name)
     folder = trained_folder(cache_dir, key)
-    if (folder / MANIFEST).is_file():
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    work = folder.with_name(folder.name + ".work")
+    wanted = _settings(config, model)
+    manifest = _read_json(folder / MANIFEST)
+    if manifest is not None and _settings(manifest) == wanted:
         counts = manifest.get("requests", {})
         return TrainResult(
             folder,
@@ -371,13 +431,15 @@ def train_retriever(
             manifest.get("seconds", {}),
             reused=True,
         )
-    work = folder.with_name(folder.name + ".work")
+    if _read_json(work / SETTINGS) not in (None, wanted):
+        shutil.rmtree(work)  # an interrupted run with other settings: its requests don't fit
+    work.mkdir(parents=True, exist_ok=True)
+    (work / SETTINGS).write_text(json.dumps(wanted), encoding="utf-8")
     seconds: dict[str, float] = {}
-    start = time.perf_counter()
     queries = generate_queries(tools, model, work / QUERIES_FILE, config, progress)
     if exclude is not None:
         queries = {n: [q for q in qs if not exclude(q)] for n, qs in queries.items()}
-    seconds["queries"] = time.perf_counter() - start
+    seconds["queries"] = generation_seconds(work / QUERIES_FILE)
     start = time.perf_counter()
     dense = APIRetriever(tools, embedder=base, cache_dir=Path(cache_dir))
     bm25 = BM25Retriever(tools)
@@ -386,11 +448,11 @@ def train_retriever(
     )
     if not pairs:
         raise RetrievalError("no generated request found its tool again: nothing to train on")
-    triples = hard_negatives(pairs, bm25, dense)
+    rows = hard_negatives(pairs, bm25, dense)
     seconds["round_trip"] = time.perf_counter() - start
     start = time.perf_counter()
     texts = {t.name: tool_text(t) for t in tools}
-    last = fine_tune(triples, texts, base, work, config, progress)
+    last = fine_tune(rows, texts, base, work, config, progress)
     seconds["training"] = time.perf_counter() - start
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -401,7 +463,7 @@ def train_retriever(
         "key": key,
         "base_model": base.name,
         "tools": len(tools),
-        "requests": {"generated": generated, "kept": len(pairs), "triples": len(triples)},
+        "requests": {"generated": generated, "kept": len(pairs), "rows": len(rows)},
         "config": asdict(config),
         "query_model": getattr(model, "name", type(model).__name__),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
