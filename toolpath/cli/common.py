@@ -84,12 +84,13 @@ def progress_bar(
             prog.stop()
 
 
-def load(spec: str) -> ChatModel:
-    """The model of ``spec``, with a progress bar while it is joined, verified or downloaded."""
+def load(spec: str, **options: Any) -> ChatModel:
+    """The model of ``spec`` (``options`` go to its backend), with a progress bar while it is
+    joined, verified or downloaded."""
     from toolpath.llm.specs import load_model
 
     with progress_bar() as bar:
-        return load_model(spec, progress=bar)
+        return load_model(spec, progress=bar, **options)
 
 
 def load_each(specs: Mapping[str, str]) -> dict[str, ChatModel]:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import ModelOpt, all_of, fmt, load, one_of, out
-from toolpath.errors import ToolpathError
+from toolpath.cli.common import ModelOpt, fmt, load, one_of, out, split
+from toolpath.errors import ConfigError, ToolpathError
 
 BENCHMARKS = {
     "gsm8k": "GSM8K test (grade-school word problems)",
@@ -40,6 +40,18 @@ def solve(
     max_rounds: Annotated[
         int, typer.Option(help="Most program runs for dotamath (ToRA uses 4).", min=1)
     ] = 4,
+    samples: Annotated[
+        int,
+        typer.Option(
+            help="Vote over up to K dotamath trajectories (two at a time), stopping as soon "
+            "as the vote is settled; each is shown as it finishes, then the vote.",
+            min=1,
+            max=99,
+        ),
+    ] = 1,
+    mixed: Annotated[
+        bool, typer.Option(help="With --samples: every second trajectory is chain of thought.")
+    ] = False,
 ) -> None:
     """Solve a math problem, streaming the steps and the \\boxed{} answer.
 
@@ -50,6 +62,9 @@ def solve(
     from toolpath.evals.math.tasks import math_agent_for
 
     initial_state(question)  # refuse an empty question before loading anything
+    name = voting_methods(method, samples, mixed)[0]
+    if samples > 1:
+        return _solve_by_vote(question, model, name, max_rounds)
     llm = load(model)
     options = {"max_rounds": max_rounds} if method == "dotamath" else {}
     agent = math_agent_for(method, llm, **options)
@@ -83,6 +98,42 @@ def solve(
     typer.echo(f"\\boxed{{{final['answer']}}}")
 
 
+def _solve_by_vote(question: str, model: str, method: str, max_rounds: int) -> None:
+    """``solve --samples K``: a line per trajectory as it finishes, then the tally."""
+    from toolpath.evals.math.tasks import math_agent_for
+    from toolpath.evals.ray_executor import VOTE_PARALLEL
+
+    local = model == "local" or model.startswith("local:")
+    llm = load(model, **({"n_parallel": VOTE_PARALLEL} if local else {}))
+    agent = math_agent_for(method, llm, max_rounds=max_rounds, parallel=VOTE_PARALLEL)
+    final: dict[str, Any] = {}
+    try:
+        for mode, chunk in agent.stream(question, stream_mode=["custom", "values"]):
+            if mode == "values":
+                final = chunk
+            elif chunk.get("type") == "sample":
+                answer = chunk["answer"] if chunk["vote"] is not None else "no vote"
+                why = "" if chunk["vote"] is not None else f" ({chunk['status']})"
+                out.print(
+                    f"sample {chunk['index'] + 1} [{chunk['method']}]: {answer}{why}  "
+                    f"{chunk['seconds']:.1f} s",
+                    markup=False,
+                )
+            elif chunk.get("type") == "vote":
+                counts = ", ".join(f"{k}: {n}" for k, n in chunk["counts"].items()) or "no votes"
+                out.rule("[bold]vote[/]", align="left", style="cyan")
+                out.print(
+                    f"{counts}  ({chunk['used']} of {chunk['budget']} samples used)",
+                    markup=False,
+                )
+    finally:
+        agent.close()
+        llm.close()
+    if final.get("answer") is None:
+        raise ToolpathError(f"no sample gave an answer (status: {final.get('status')})")
+    typer.echo(f"\\boxed{{{final['answer']}}}")
+
+
 def _eval_help(what: str) -> str:
     return (
         f"{what}.\n\n"
@@ -98,8 +149,24 @@ def _eval_command(benchmark: str) -> Callable[..., None]:
 
     def command(
         method: Annotated[
-            str, typer.Option(help="Comma-separated methods: dotamath, pot, cot.")
+            str,
+            typer.Option(
+                help="Comma-separated methods: dotamath, dotamath-k5 (a vote over up to 5 "
+                "trajectories, stopped once settled), dotamath-mixed-k5 (every second one chain "
+                "of thought), pot, pot-zero, pot-few, cot, cot-zero, cot-few."
+            ),
         ] = "dotamath",
+        samples: Annotated[
+            int,
+            typer.Option(
+                help="Vote over up to K DotaMath trajectories: turns dotamath into dotamath-kK.",
+                min=1,
+                max=99,
+            ),
+        ] = 1,
+        mixed: Annotated[
+            bool, typer.Option(help="With --samples: every second trajectory is chain of thought.")
+        ] = False,
         model: ModelOpt = "local",
         limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
         skip: Annotated[
@@ -134,10 +201,9 @@ def _eval_command(benchmark: str) -> Callable[..., None]:
         ] = None,
         workers: Annotated[int, typer.Option(help="Ray workers.", min=1)] = 2,
     ) -> None:
-        from toolpath.evals.math.tasks import METHODS
         from toolpath.evals.ray_executor import run_math_eval
 
-        methods = all_of(method, METHODS, "method")
+        methods = voting_methods(method, samples, mixed)
         one_of(executor, ("local", "ray"), "--executor")
         if executor == "local" and not endpoints:  # join/verify a local model with a bar
             load(model).close()
@@ -162,10 +228,31 @@ def _eval_command(benchmark: str) -> Callable[..., None]:
     return command
 
 
+def voting_methods(method: str, samples: int, mixed: bool) -> list[str]:
+    """The methods named, ``dotamath`` made ``dotamath[-mixed]-kK`` by ``--samples K``."""
+    from toolpath.evals.math.tasks import METHODS, is_method
+
+    items = split(method)
+    if mixed and samples == 1:
+        raise ConfigError("--mixed needs --samples K with K > 1")
+    if samples > 1:
+        if "dotamath" not in items:
+            raise ConfigError("--samples applies to dotamath; add it to --method")
+        vote = f"dotamath{'-mixed' if mixed else ''}-k{samples}"
+        items = [vote if m == "dotamath" else m for m in items]
+    unknown = [m for m in items if not is_method(m)]
+    if unknown or not items:
+        shown = ", ".join(unknown) or "(none)"
+        raise ConfigError(f"unknown method {shown}; use: {', '.join(METHODS)} (K: 1-99)")
+    return items
+
+
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     from rich.table import Table
 
-    table = Table("method", "n", "errors", "strict %", "lenient %", "tokens", "seconds", "rounds")
+    table = Table(
+        "method", "n", "errors", "strict %", "lenient %", "tokens", "seconds", "rounds", "samples"
+    )
     for name, row in summary.get("methods", {}).items():
         if not isinstance(row, dict):
             continue
@@ -179,6 +266,7 @@ def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
             fmt(row.get("tokens")),
             fmt(row.get("seconds")),
             fmt(row.get("tool_rounds")),
+            fmt(row.get("samples")),
         )
     out.print(table)
     out.print(f"results in {out_dir}/ (summary.md, summary.json, plot.png)", markup=False)

@@ -159,7 +159,10 @@ def index_train(
     finally:
         llm.close()
     if result.reused:
-        out.print("this catalog's retriever is already trained: nothing to do", markup=False)
+        out.print(
+            "this catalog's retriever is already trained with these settings: nothing to do",
+            markup=False,
+        )
     else:
         timing = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
         out.print(

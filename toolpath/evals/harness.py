@@ -484,6 +484,7 @@ def _method_summary(task: TaskFamily, records: list[Record]) -> dict[str, Any]:
         float(r["tool_rounds"]) for r in records if isinstance(r.get("tool_rounds"), int | float)
     ]
     seconds = [float(r["seconds"]) for r in records if isinstance(r.get("seconds"), int | float)]
+    used = [float(r["samples_used"]) for r in records if isinstance(r.get("samples_used"), int)]
     return {
         "n": n,
         "errors": sum(1 for r in records if r.get("error")),
@@ -491,6 +492,7 @@ def _method_summary(task: TaskFamily, records: list[Record]) -> dict[str, Any]:
         "tokens": _mean(tokens),
         "seconds": _mean(seconds),
         "tool_rounds": _mean(rounds),
+        **({"samples": _mean(used)} if used else {}),
     }
 
 
@@ -520,17 +522,21 @@ def summarize(out_dir: Path, task: TaskFamily) -> dict[str, Any]:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
     head = ["method", "n", "errors", *(f"{k} %" for k in keys), "tokens", "seconds", "tool rounds"]
+    voted = any("samples" in m for m in methods.values())
+    head += ["samples"] if voted else []
     lines = [f"# {task.name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in methods.items():
         cells = [name, m["n"], m["errors"], *(m["scores"].get(k) for k in keys)]
         cells += [m["tokens"], m["seconds"], m["tool_rounds"]]
+        cells += [m.get("samples")] if voted else []
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
-    """Write a PNG bar chart comparing the methods of ``summary`` on each score key."""
+    """Write a PNG: a bar chart comparing the methods of ``summary`` on each score key and,
+    beside it, the first score against mean tokens per episode (what each point costs)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -538,9 +544,11 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         raise MissingDependencyError("plotting needs matplotlib: pip install matplotlib") from exc
     methods: dict[str, Any] = summary.get("methods", {})
     keys: list[str] = list(summary.get("score_keys", []))
-    fig = Figure(figsize=(min(16.0, 4.0 + 0.8 * len(keys) * max(1, len(methods))), 3.6))
+    costed = {n: m for n, m in methods.items() if m.get("tokens") is not None}
+    width_in = min(16.0, 4.0 + 0.8 * len(keys) * max(1, len(methods)))
+    fig = Figure(figsize=(width_in + (4.5 if costed and keys else 0.0), 3.6))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_subplot(1, 2 if costed and keys else 1, 1)
     if not methods or not keys:
         ax.text(0.5, 0.5, "no results", ha="center", va="center")
         ax.set_axis_off()
@@ -556,5 +564,14 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_ylim(0, max(100.0, math.ceil(max(ax.get_ylim()))))
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(str(summary.get("task", "")))
+    if costed and keys:
+        cost = fig.add_subplot(1, 2, 2)
+        for name, m in costed.items():
+            x, y = m["tokens"], m["scores"].get(keys[0], 0.0)
+            cost.scatter([x], [y])
+            cost.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        cost.set_xlabel("mean tokens per episode")
+        cost.set_ylabel(f"{keys[0]} (%)")
+        cost.set_title("accuracy against cost")
     fig.tight_layout()
     fig.savefig(str(path), format="png", dpi=120)

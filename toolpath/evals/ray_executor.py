@@ -313,16 +313,26 @@ def served_model(model: str | None) -> str | None:
     return model.removeprefix("openai:").partition("@")[0] or None
 
 
-def build_model(model: str = "local", endpoints: Sequence[str] | str | None = None) -> ChatModel:
+def build_model(
+    model: str = "local", endpoints: Sequence[str] | str | None = None, slots: int = 1
+) -> ChatModel:
     """A pool over ``endpoints`` when given (``model`` names what they serve), else the
-    model spec ``model`` (e.g. ``local`` for the embedded engine)."""
+    model spec ``model`` (e.g. ``local`` for the embedded engine, with ``slots`` parallel
+    sequences)."""
     if endpoints:
         from toolpath.llm.replicas import load_replicas
 
         return load_replicas(endpoints, served_model(model))
     from toolpath.llm.specs import load_model
 
-    return load_model(model)
+    options: dict[str, Any] = {}
+    if (model == "local" or model.startswith("local:")) and slots > 1:
+        options["n_parallel"] = slots
+    return load_model(model, **options)
+
+
+VOTE_PARALLEL = 2
+"""Trajectories of one problem's vote that run at once (2 cores: two llama.cpp slots)."""
 
 
 @dataclass(frozen=True)
@@ -338,17 +348,20 @@ class MathAgentFactory:
     kernels: int = 1
 
     def build(self, task: Any) -> tuple[Any, ChatModel]:
-        """The agent and its model; ``task.kernels`` is set to the new kernel pool."""
-        from toolpath.evals.math.tasks import math_agent_for
+        """The agent and its model; ``task.kernels`` is set to the new kernel pool (a voting
+        method brings its own kernels, one per trajectory running, and model slots to match)."""
+        from toolpath.evals.math.tasks import VOTE_METHOD, math_agent_for
 
-        llm = build_model(self.model, self.endpoints)
+        voting = VOTE_METHOD.fullmatch(self.method) is not None
+        slots = self.kernels * (VOTE_PARALLEL if voting else 1)
+        llm = build_model(self.model, self.endpoints, slots=slots)
         pool = None
-        if self.method != "cot":
+        if not voting and not self.method.startswith("cot"):
             from toolpath.tools.code.kernel import KernelPool
 
             pool = KernelPool(size=self.kernels)
         task.kernels = pool
-        agent = math_agent_for(self.method, llm)
+        agent = math_agent_for(self.method, llm, **({"parallel": VOTE_PARALLEL} if voting else {}))
         own_close = agent.on_close
 
         def close() -> None:
@@ -433,11 +446,11 @@ def run_math_eval(
 
 def _checked_methods(methods: str | Sequence[str]) -> list[str]:
     """The math methods named in ``methods`` (a list, or ``"dotamath,pot"``), checked."""
-    from toolpath.evals.math.tasks import METHODS
+    from toolpath.evals.math.tasks import METHODS, is_method
 
     items = methods.split(",") if isinstance(methods, str) else methods
     names = [m.strip() for m in items if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
+    unknown = [m for m in names if not is_method(m)]
     if unknown or not names:
         raise ConfigError(
             f"unknown method {', '.join(unknown) or '(none)'}; use: {', '.join(METHODS)}"

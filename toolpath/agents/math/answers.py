@@ -3,13 +3,15 @@
 :func:`extract_answer` looks for the last ``\\boxed{}``, then "The answer is ...", then the last
 line of the program output, then the last number. The math agents use it to read their own
 answers; :mod:`toolpath.evals.math.grading` uses it before comparing with the gold answer.
+:func:`normalize` gives an answer's canonical form: the grader compares these, and the
+sampling agent's vote groups answers by them, so both agree on what "the same answer" is.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["extract_answer", "extract_boxed", "group_end"]
+__all__ = ["extract_answer", "extract_boxed", "group_end", "normalize"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _ANSWER_IS_RE = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
@@ -86,3 +88,118 @@ def extract_answer(text: str, *, program_output: str | None = None) -> str | Non
             return lines[-1]
     numbers = _NUMBER_RE.findall(_THOUSANDS_RE.sub("", text))
     return numbers[-1] if numbers else None
+
+
+_UNIT_WORDS = (
+    r"units?|dollars?|cents?|degrees?|percent|cm|centimeters?|meters?|km|kilometers?|inch(?:es)?"
+    r"|feet|foot|ft|miles?|mph|hours?|hrs?|minutes?|mins?|seconds?|days?|weeks?|months?|years?"
+    r"|pounds?|lbs?|kg|grams?|liters?|ml|(?:square|sq\.?|cubic)\s+[a-z]+"
+)
+_PLAIN_UNIT_RE = re.compile(rf"(?<=[\d}}])\s+(?:{_UNIT_WORDS})(?:\^\{{?\d\}}?)?$", re.IGNORECASE)
+_TEXT_RE = re.compile(r"\\text\{([^{}]*)\}")
+_TEXT_UNIT_RE = re.compile(r"\\text\{[^{}]*\}(?:\^\{?\d\}?)?")
+_ASSIGN_RE = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*(?:=|\\in(?![a-zA-Z]))\s*")
+DECIMAL_RE = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def _fix_args(s: str, command: str, nargs: int) -> str:
+    """Brace the bare arguments of ``command``: ``\\frac12`` -> ``\\frac{1}{2}``."""
+    pattern = re.compile(re.escape(command) + r"(?![a-zA-Z])")
+    out: list[str] = []
+    i = 0
+    while (match := pattern.search(s, i)) is not None:
+        out.append(s[i : match.end()])
+        k = match.end()
+        if command == "\\sqrt" and s.startswith("[", k) and "]" in s[k:]:
+            close = s.index("]", k) + 1
+            out.append(s[k:close])
+            k = close
+        for _ in range(nargs):
+            while k < len(s) and s[k] == " ":
+                k += 1
+            if k >= len(s):
+                break
+            if s[k] == "{":
+                end = group_end(s, k)
+                if end is None:
+                    break
+                out.append("{" + _fix_args(s[k + 1 : end - 1], command, nargs) + "}")
+                k = end
+            elif s[k] == "\\":
+                name = re.match(r"\\(?:[a-zA-Z]+|.)", s[k:])
+                token = name.group(0) if name else s[k]
+                out.append("{" + token + "}")
+                k += len(token)
+            elif s[k] in "}^_":
+                break
+            else:
+                out.append("{" + s[k] + "}")
+                k += 1
+        i = k
+    out.append(s[i:])
+    return "".join(out)
+
+
+def _strip_text(s: str) -> str:
+    """Drop ``\\text{}`` units after a value; unwrap ``\\text{}`` when it is the whole answer."""
+    s = re.sub(r"\\text\{\s*(?:and|or)\s*\}", ",", s)
+    if not _TEXT_RE.search(s):
+        return s
+    outside = _TEXT_UNIT_RE.sub("", s).strip()
+    if re.search(r"[0-9a-zA-Z]", outside):
+        return outside
+    return _TEXT_RE.sub(lambda m: m.group(1).strip(), s)
+
+
+def _strip_spaces(s: str) -> str:
+    """Remove whitespace, but keep one space between a command and a letter (``\\cot x``)."""
+    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])", "\\1\x00", s)
+    return re.sub(r"\s+", "", s).replace("\x00", " ")
+
+
+def normalize(ans: str) -> str:
+    """Canonical form of an answer string, for comparison (see the module docstring)."""
+    s = ans.strip()
+    boxed = extract_boxed(s)
+    if boxed is not None:
+        s = boxed
+    s = s.replace("\n", " ").replace("\\displaystyle", "")
+    s = re.sub(r"^\\[\[(]|\\[\])]$", "", s.strip()).strip()
+    s = re.sub(r"\\(?:textbf|textrm|textit|textup|mathrm|mbox)\s*\{", r"\\text{", s)
+    s = re.sub(r"\\[dt]frac(?![a-zA-Z])", r"\\frac", s)
+    s = re.sub(r"\\(?:left|right)(?:\.|(?![a-zA-Z]))", "", s)
+    # Thousands separators written with a negative thin space: 32,\!348.
+    s = re.sub(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))", "", s)
+    s = re.sub(r"(?<!\\)\\[!,;:]|\\q?quad(?![a-zA-Z])|~", " ", s)
+    s = re.sub(r"(?<!\\)\\ ", " ", s)
+    # Degrees, percent, money.
+    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])|°", "", s)
+    s = s.replace("\\%", "").replace("%", "").replace("\\$", "").replace("$", "")
+    s = re.sub(r"[.\s]+$", "", _strip_text(s))
+    s = re.sub(r"[.\s]+$", "", _PLAIN_UNIT_RE.sub("", s))
+    if "=" not in _ASSIGN_RE.sub("", s, count=1):
+        s = _ASSIGN_RE.sub("", s, count=1)
+    s = _fix_args(_fix_args(s, "\\frac", 2), "\\sqrt", 1)
+    mixed = re.fullmatch(r"(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}", s.strip())
+    if mixed and int(mixed.group(4)) != 0:
+        sign, whole, num, den = mixed.groups()
+        s = f"{sign}\\frac{{{int(whole) * int(den) + int(num)}}}{{{den}}}"
+    slash = re.fullmatch(r"(-?)(\d+)\s*/\s*(\d+)", s.strip())
+    if slash:
+        s = f"{slash.group(1)}\\frac{{{slash.group(2)}}}{{{slash.group(3)}}}"
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s.strip()):  # 1,000 but not 1, 000
+        s = s.replace(",", "")
+    s = _strip_spaces(s)
+    s = re.sub(r"\^\{(\w)\}", r"^\1", s)
+    s = re.sub(r"(\d)_\{(\d+)\}", r"\1_\2", s)
+    choice = re.fullmatch(r"\(([A-Ea-e])\)", s)
+    if choice:
+        s = choice.group(1).upper()
+    if DECIMAL_RE.match(s) and "e" not in s.lower():
+        if s.startswith(("-.", ".")):
+            s = s.replace(".", "0.", 1)
+        if "." in s:
+            s = s.rstrip("0").rstrip(".")
+        if s in ("-0", ""):
+            s = "0"
+    return s

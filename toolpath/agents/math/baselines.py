@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,9 @@ PROBLEM = "Problem: {question}"
 
 def few_shot(name: str, demos: int, solution: Callable[[dict[str, Any]], str]) -> list[Message]:
     """The system prompt ``prompts/<name>.md``, then the first ``demos`` demonstrations, each
-    a problem and its ``solution``."""
-    prefix: list[Message] = [system(prompt(name))]
+    a problem and its ``solution``. Zero-shot (``demos=0``) uses ``prompts/<name>-zero.md``,
+    which asks for the reasoning the demonstrations would otherwise show."""
+    prefix: list[Message] = [system(prompt(name if demos else f"{name}-zero"))]
     for d in math_demos()[:demos]:
         prefix += [user(PROBLEM.format(question=d["question"])), assistant(solution(d))]
     return prefix
@@ -47,7 +49,7 @@ class ProgramOfThought(MathSteps):
             return {"status": "failed", "rounds": 0, "output": "(no program)"}
         result, seconds = self.run(code, config)
         lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-        answer = lines[-1] if result.ok and lines else None
+        answer = printed_answer(lines[-1]) if result.ok and lines else None
         return {
             "output": result.text(),
             "rounds": 1,
@@ -56,6 +58,22 @@ class ProgramOfThought(MathSteps):
             "status": "done" if answer else "failed",
             "trace": [tool_record("run_code", "python", seconds, result.ok, result.error)],
         }
+
+
+def printed_answer(line: str) -> str | None:
+    """The answer on a program's last printed line: the line when it is a value (``42``,
+    ``3/4``, ``\\frac{1}{2}``, ``2*sqrt(3)``), else what follows its last colon when that is
+    one (``Answer: 3/4``), else the ToRA extraction (``The answer is 18``, the last number)."""
+    if not _WORDS.search(line):
+        return line
+    rest = line.rsplit(":", 1)[-1].strip()
+    if rest and not _WORDS.search(rest):
+        return rest
+    return extract_answer(line)
+
+
+_WORDS = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}\b(?!\s*\()")
+"""A word of three letters or more that is neither a LaTeX command nor a call (``sqrt(2)``)."""
 
 
 class ChainOfThought(MathSteps):
@@ -100,11 +118,12 @@ def cot_agent(
     *,
     demos: int = 3,
     max_tokens: int = 512,
+    temperature: float = 0.0,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Chain of thought: reasoning in text ending with ``\\boxed{}``; no code is run."""
     prefix = few_shot("cot", demos, lambda d: f"{d['cot']} \\boxed{{{d['answer']}}}")
-    steps = ChainOfThought(as_model(model), prefix, max_tokens=max_tokens)
+    steps = ChainOfThought(as_model(model), prefix, max_tokens=max_tokens, temperature=temperature)
     g = StateGraph(MathState).add_sequence([steps.reason])
     g.add_edge(START, "reason")
     g.add_edge("reason", END)

@@ -145,13 +145,19 @@ class MathSteps:
     max_tokens: int = 512
     code_timeout: float = 15.0
     kernels: KernelSource = field(default_factory=KernelSource)
+    temperature: float = 0.0
 
     def reply(
         self, node: str, messages: Sequence[Message], **kwargs: Any
     ) -> tuple[str, TraceRecord]:
         """The model's reply to the prefix and ``messages``, and the call's trace record."""
         c = generate(
-            self.model, [*self.prefix, *messages], node=node, max_tokens=self.max_tokens, **kwargs
+            self.model,
+            [*self.prefix, *messages],
+            node=node,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            **kwargs,
         )
         return c.content, model_record(node, c, self.model.name)
 

@@ -152,6 +152,10 @@ def math_agent(
     demos: int = 3,
     code_timeout: float = 15.0,
     max_tokens: int = 512,
+    samples: int = 1,
+    mixed: bool = False,
+    temperature: float = 0.7,
+    parallel: int = 2,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the DotaMath agent. ``max_rounds`` bounds the program runs per problem (ToRA: 4).
@@ -161,15 +165,39 @@ def math_agent(
     without one), ``messages`` (the trajectory), ``rounds`` and a timed ``trace``. Pass a kernel
     per run with ``config={"configurable": {"kernel": k}}`` to run problems concurrently. On a
     ``checkpointer``'s thread, each new problem starts afresh.
+
+    ``samples=K`` > 1 votes over up to K trajectories (:mod:`~toolpath.agents.math.vote`): the
+    first greedy, the others at ``temperature``, ``parallel`` at once with a kernel each,
+    stopping once the vote is settled; ``mixed`` makes every second one chain of thought. The
+    result adds ``samples`` (every trajectory, with its answer, vote, tokens and seconds) and
+    ``vote``; ``messages`` is the winning trajectory.
     """
-    prefix = [system(prompt("dotamath")), *demo_messages(demos)]
-    steps = DotaMath(
-        as_model(model),
-        prefix,
-        max_tokens=max_tokens,
-        code_timeout=code_timeout,
-        max_rounds=max_rounds,
+    llm = as_model(model)
+    options = {"max_tokens": max_tokens, "code_timeout": code_timeout, "max_rounds": max_rounds}
+    if samples == 1:
+        return _single(llm, demos, checkpointer=checkpointer, **options)
+    from toolpath.agents.math.baselines import cot_agent
+    from toolpath.agents.math.vote import voting_agent
+
+    greedy = _single(llm, demos, **options)
+    sampled = _single(llm, demos, temperature=temperature, **options)
+    cot = cot_agent(llm, demos=demos, max_tokens=max_tokens, temperature=temperature)
+    return voting_agent(
+        greedy,
+        sampled,
+        cot,
+        samples=samples,
+        mixed=mixed,
+        parallel=parallel,
+        checkpointer=checkpointer,
     )
+
+
+def _single(
+    model: ChatModel, demos: int, *, checkpointer: Any = None, **options: Any
+) -> AgentGraph:
+    """One DotaMath trajectory per run (``options``: :class:`DotaMath`'s fields)."""
+    steps = DotaMath(model, [system(prompt("dotamath")), *demo_messages(demos)], **options)
     chain: list[Any] = [steps.decompose, steps.write_code, steps.run_code]  # nodes of two shapes
     g = StateGraph(MathState).add_sequence(chain)
     g.add_node(steps.reflect)

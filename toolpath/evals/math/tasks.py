@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,23 +21,40 @@ from toolpath.evals.math.grading import is_equiv, is_strict
 
 
 def math_agent_for(method: str, model: Any, **options: Any) -> Any:
-    """Build the agent for a method name: ``dotamath``, ``pot`` or ``cot``."""
+    """Build the agent for a method name (see :data:`METHODS`)."""
     from toolpath.agents.math.baselines import cot_agent, pot_agent
     from toolpath.agents.math.dotamath import math_agent
 
-    builders: dict[str, Callable[..., Any]] = {
-        "dotamath": math_agent,
-        "pot": pot_agent,
-        "cot": cot_agent,
+    vote = VOTE_METHOD.fullmatch(method)
+    if vote:
+        return math_agent(model=model, samples=int(vote[2]), mixed=bool(vote[1]), **options)
+    builders: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+        "dotamath": (math_agent, {}),
+        "pot": (pot_agent, {}),
+        "pot-zero": (pot_agent, {"demos": 0}),
+        "pot-few": (pot_agent, {"demos": 3}),
+        "cot": (cot_agent, {}),
+        "cot-zero": (cot_agent, {"demos": 0}),
+        "cot-few": (cot_agent, {"demos": 3}),
     }
     if method not in builders:
         from toolpath.errors import ConfigError
 
-        raise ConfigError(f"unknown method {method!r}; use one of: {', '.join(builders)}")
-    return builders[method](model=model, **options)
+        raise ConfigError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
+    builder, defaults = builders[method]
+    return builder(model=model, **{**defaults, **options})
 
 
-METHODS = ("dotamath", "pot", "cot")
+METHODS: tuple[str, ...] = ("dotamath", "dotamath-kK", "dotamath-mixed-kK")
+METHODS += ("pot", "pot-zero", "pot-few", "cot", "cot-zero", "cot-few")
+"""Method names: ``dotamath``; ``dotamath-k5`` votes over up to 5 trajectories, stopping once
+settled, ``dotamath-mixed-k5`` with every second one chain of thought; ``pot`` and ``cot``
+are each baseline's default variant, ``-zero`` and ``-few`` name the variant."""
+VOTE_METHOD = re.compile(r"dotamath(-mixed)?-k([1-9]\d?)")
+
+
+def is_method(name: str) -> bool:
+    return (name in METHODS and "kK" not in name) or VOTE_METHOD.fullmatch(name) is not None
 
 
 @dataclass
@@ -65,7 +83,7 @@ class MathTask:
             state = await agent.ainvoke(example.question, config)
         predicted = state.get("answer")
         lenient = await asyncio.to_thread(is_equiv, predicted, example.gold)
-        return {
+        record: Record = {
             "id": example.id,
             "question": example.question,
             "trajectory": state.get("messages", []),
@@ -77,6 +95,11 @@ class MathTask:
             "tool_rounds": state.get("rounds", 0),
             "status": state.get("status"),
         }
+        if "samples" in state:  # a vote: every trajectory and the tally are kept
+            record["samples_used"] = len(state["samples"])
+            record["vote"] = state.get("vote")
+            record["samples"] = state["samples"]
+        return record
 
     def score(self, record: Record) -> dict[str, float]:
         return {
