@@ -3,8 +3,10 @@
 The hand-written baselines are the 40-line scripts the issue measured (kept here, not in the
 library):
 
-- ``naive-pot``: one system line asks for one Python block that prints the answer; the block
-  runs in a sandboxed kernel and the last number printed is the answer;
+- ``naive-pot``: one system line asks for one Python block that prints the answer; the first
+  ```python block runs in a sandboxed kernel and the last number printed is the answer (a
+  reply without one, or a program that prints no number, falls back to the last number in
+  the reply: the 1.5B often answers in prose);
 - ``naive-cot``: one system line asks to reason step by step and box the answer; the last
   ``\\boxed{}``, else the last number, is the answer.
 
@@ -35,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toolpath.agents.math import extract_answer, extract_code
+from toolpath.agents.math import extract_answer
 from toolpath.evals.harness import run_eval
 from toolpath.evals.math.tasks import is_method, math_agent_for, task
 from toolpath.llm.base import system, user
@@ -45,6 +47,7 @@ from toolpath.tools.code.kernel import KernelPool
 NAIVE_POT = "Write one Python code block that solves the problem and prints the final answer."
 NAIVE_COT = "Solve the problem step by step and put the final answer in \\boxed{}."
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+PYTHON = re.compile(r"```python[ \t]*\n(.*?)```", re.DOTALL)
 
 
 class Naive:
@@ -61,13 +64,16 @@ class Naive:
         trace = [{"tokens_in": usage.prompt_tokens, "tokens_out": usage.completion_tokens}]
         text, answer, rounds = reply.content, None, 0
         if self.program:
-            code = extract_code(text)
-            if code is not None:
+            block = PYTHON.search(text)
+            if block is not None:
                 kernel = config["configurable"]["kernel"]
-                result = await asyncio.to_thread(kernel.execute, code, timeout=15.0)
+                result = await asyncio.to_thread(kernel.execute, block.group(1), timeout=15.0)
                 numbers = NUMBER.findall(result.stdout.replace(",", ""))
                 answer, rounds = (numbers[-1] if numbers else None), 1
                 text += f"\n```output\n{result.text()}\n```"
+            if answer is None:
+                numbers = NUMBER.findall(reply.content.replace(",", ""))
+                answer = numbers[-1] if numbers else None
         else:
             answer = extract_answer(text)
         messages.append({"role": "assistant", "content": text})
