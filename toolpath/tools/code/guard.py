@@ -87,9 +87,10 @@ def install(keep: int, limit: int, nonce: str) -> None:
                 cap.stream.set_parent(shell.parent_header)
 
     def after(*_: object) -> None:
-        for cap in caps:
-            cap.finish()
         reap()
+        for cap in caps:
+            _drain(cap)
+            cap.finish()
 
     shell.events.register("pre_run_cell", before)
     shell.events.register("post_run_cell", after)
@@ -117,7 +118,7 @@ class _Cap:
             functools.partial(write, stream) if isinstance(write, types.FunctionType) else write
         )
         self.lock = threading.Lock()
-        self.sent, self.dropped, self.size = 0, 0, 0
+        self.sent, self.dropped, self.size, self.writes = 0, 0, 0, 0
         self.tail: list[str] = []
         # a subclass, not an instance attribute: code that patches and restores ``write`` for a
         # cell (IPython's output capture) restores this one. A bound method is not rebound.
@@ -135,6 +136,7 @@ class _Cap:
             return self.send(text)  # its TypeError
         n = len(text)
         with self.lock:
+            self.writes += 1
             if self.sent >= self.keep:
                 self.tail.append(text)
                 self.size += n
@@ -167,6 +169,41 @@ class _Cap:
         if text:
             with contextlib.suppress(Exception):
                 self.send(text)
+
+
+def _drain(cap: _Cap, limit: float = 2.0) -> None:
+    """Wait until ipykernel's fd reader has passed on what children wrote to fd 1 or 2.
+
+    A child's output goes through a pipe that a reader thread empties into the stream; when
+    the cell ends, up to a pipe buffer (64 KiB) of it can still be in the pipe, and would be
+    lost or land in the next cell. Only a cell that left output there waits (at most
+    ``limit`` seconds): until the pipe is empty, then until the reader's last chunk is
+    written.
+    """
+    fid = getattr(cap.stream, "_fid", None)
+    if not isinstance(fid, int):
+        return
+    import array
+    import fcntl
+    import termios
+    import time
+
+    pending = array.array("i", [0])
+    deadline = time.monotonic() + limit
+    waited = False
+    while time.monotonic() < deadline:
+        try:
+            fcntl.ioctl(fid, termios.FIONREAD, pending, True)
+        except OSError:
+            return
+        if not pending[0]:
+            break
+        waited = True
+        time.sleep(0.002)
+    seen = -1
+    while waited and cap.writes != seen and time.monotonic() < deadline:
+        seen = cap.writes
+        time.sleep(0.005)
 
 
 def _guarded_pack(
