@@ -181,7 +181,7 @@ def math_agent(
 
     greedy = _single(llm, demos, **options)
     sampled = _single(llm, demos, temperature=temperature, **options)
-    cot = cot_agent(llm, demos=demos, max_tokens=max_tokens, temperature=temperature)
+    cot = cot_agent(llm, max_tokens=max_tokens, temperature=temperature)  # its default variant
     return voting_agent(
         greedy,
         sampled,
