@@ -16,6 +16,10 @@ import typer
 from toolpath.cli.common import ModelOpt, fmt, load, one_of, out, split
 from toolpath.errors import ConfigError, ToolpathError
 
+MixedOpt = Annotated[
+    bool, typer.Option(help="With --samples: every second trajectory is chain of thought.")
+]
+
 BENCHMARKS = {
     "gsm8k": "GSM8K test (grade-school word problems)",
     "gsm8k-train": "GSM8K train, for tuning (without the few-shot problems)",
@@ -49,9 +53,7 @@ def solve(
             max=99,
         ),
     ] = 1,
-    mixed: Annotated[
-        bool, typer.Option(help="With --samples: every second trajectory is chain of thought.")
-    ] = False,
+    mixed: MixedOpt = False,
 ) -> None:
     """Solve a math problem, streaming the steps and the \\boxed{} answer.
 
@@ -164,9 +166,7 @@ def _eval_command(benchmark: str) -> Callable[..., None]:
                 max=99,
             ),
         ] = 1,
-        mixed: Annotated[
-            bool, typer.Option(help="With --samples: every second trajectory is chain of thought.")
-        ] = False,
+        mixed: MixedOpt = False,
         model: ModelOpt = "local",
         limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
         skip: Annotated[
