@@ -39,7 +39,8 @@ from typing import Any
 
 from toolpath.agents.math import extract_answer
 from toolpath.evals.harness import run_eval
-from toolpath.evals.math.tasks import is_method, math_agent_for, task
+from toolpath.evals.math.tasks import VOTE_METHOD, is_method, math_agent_for, task
+from toolpath.evals.ray_executor import VOTE_PARALLEL
 from toolpath.llm.base import system, user
 from toolpath.llm.specs import load_model
 from toolpath.tools.code.kernel import KernelPool
@@ -92,7 +93,8 @@ class Naive:
 def agent_for(method: str, model: Any) -> Any:
     if method in ("naive-pot", "naive-cot"):
         return Naive(model, program=method == "naive-pot")
-    return math_agent_for(method, model, **({"parallel": 2} if "-k" in method else {}))
+    voting = VOTE_METHOD.fullmatch(method) is not None
+    return math_agent_for(method, model, **({"parallel": VOTE_PARALLEL} if voting else {}))
 
 
 def main() -> None:
@@ -135,7 +137,7 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     (out / "run.json").write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
-    parallel = 2 if any("-k" in m for m in methods) else 1
+    parallel = VOTE_PARALLEL if any(VOTE_METHOD.fullmatch(m) for m in methods) else 1
     model = load_model(args.model, **({"n_parallel": parallel} if parallel > 1 else {}))
     family.kernels = KernelPool(size=1)
     try:

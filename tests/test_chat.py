@@ -220,15 +220,10 @@ def test_ctrl_c_stops_a_generation_and_the_chat_goes_on(chat):
 def test_math_agent_shows_code_and_interpreter_output(chat):
     pytest.importorskip("jupyter_client")
     c = chat(
-        [
-            "1. Multiply 6 by 7.",
-            "```python\nprint('product:', 6 * 7)\n```",
-            "The product is 42. \\boxed{42}",
-        ],
+        ["```python\n# 1. Multiply 6 by 7.\nprint('product:', 6 * 7)\n```"],
         agent="math",
     )
     text = c("What is 6 times 7?")
-    assert "decompose" in text and "1. Multiply 6 by 7." in text
     assert "code" in text and "print('product:', 6 * 7)" in text
     assert "interpreter output" in text and "product: 42" in text
     assert "answer: 42" in text

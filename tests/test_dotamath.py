@@ -35,89 +35,132 @@ def code(src: str) -> str:
     return f"```python\n{src}\n```"
 
 
-def test_happy_path_reads_the_real_output(scripted, kernel):
+def test_happy_path_takes_the_real_output_not_the_imagined_one(scripted, kernel):
     model = scripted(
         [
-            "1. Clips sold in May.\n2. Total.",
-            code("may = 48 // 2\nprint('may:', may)\nprint('total:', 48 + may)")
-            + "\n```output\ntotal: 99\n```",
-            "She sold 72 clips. \\boxed{72}",
+            code("# 1. Clips sold in May.\n# 2. Total.\nmay = 48 // 2\nprint('total:', 48 + may)")
+            + "\nWhen you run it, it prints:\n```\ntotal: 99\n```\nSo \\boxed{99}",
         ]
     )
     state = run(math_agent(model), kernel)
-    assert state["answer"] == "72"
-    assert state["status"] == "done"
-    assert state["rounds"] == 1
-    shown = model.requests[2].messages[-1]["content"]
-    assert "may: 24\ntotal: 72" in shown  # the real interpreter output
-    assert "99" not in shown  # never the output the model made up
-    assert [r["node"] for r in state["trace"]] == [
-        "decompose",
-        "write_code",
-        "run_code",
-        "conclude",
-    ]
-    # the demonstrations and system prompt lead every request; the code turn stops at outputs
+    assert (state["answer"], state["status"], state["rounds"]) == ("72", "done", 1)
+    assert [r["node"] for r in state["trace"]] == ["write_code", "run_code"]
+    assert state["programs"][0].startswith("# 1. Clips sold in May.")  # not the imagined block
+    # the system prompt leads every request; the code turn stops where outputs start
     assert model.requests[0].messages[0]["role"] == "system"
-    assert "```output" in model.requests[1].stop
+    assert model.requests[0].messages[-1]["content"].startswith("Problem: Natalia")
+    assert "```output" in model.requests[0].stop
+
+
+def test_recheck_shows_the_real_output_and_confirms(scripted, kernel):
+    model = scripted(
+        [
+            code("may = 48 // 2\nprint('may:', may)\nprint('total:', 48 + may)")
+            + "\n```output\ntotal: 99\n```",
+            "Yes, 72 is the total number of clips. \\boxed{72}",
+        ]
+    )
+    state = run(math_agent(model, recheck=True), kernel)
+    assert (state["answer"], state["status"]) == ("72", "done")
+    shown = model.requests[1].messages[-1]["content"]
+    assert "may: 24\ntotal: 72" in shown and "answer is 72" in shown
+    assert "99" not in shown  # never the output the model made up
+    assert [r["node"] for r in state["trace"]] == ["write_code", "run_code", "recheck"]
+
+
+def test_recheck_can_send_a_corrected_program_which_is_not_checked_again(scripted, kernel):
+    model = scripted(
+        [
+            code("print('clips in May:', 48 // 2)"),
+            "It asks for both months together.\n" + code("print('total:', 48 + 48 // 2)"),
+        ]
+    )
+    state = run(math_agent(model, recheck=True), kernel)
+    assert (state["answer"], state["status"], state["rounds"]) == ("72", "done", 2)
+    nodes = [r["node"] for r in state["trace"]]
+    assert nodes == ["write_code", "run_code", "recheck", "run_code"]
+
+
+def test_recheck_without_a_verdict_keeps_the_programs_answer(scripted, kernel):
+    model = scripted([code("print(72)"), "The program looks right to me."])
+    state = run(math_agent(model, recheck=True), kernel)
+    assert (state["answer"], state["status"]) == ("72", "done")
 
 
 def test_self_correction_after_a_runtime_error(scripted, kernel):
     model = scripted(
         [
-            "1. May.\n2. Total.",
             code("print(48 + mya)"),
             "I misspelled the variable.\n" + code("may = 48 / 2\nprint('total:', int(48 + may))"),
-            "\\boxed{72}",
         ]
     )
     state = run(math_agent(model), kernel)
     assert state["answer"] == "72"
     assert state["rounds"] == 2
-    reflect_turn = model.requests[2].messages[-1]["content"]
+    reflect_turn = model.requests[1].messages[-1]["content"]
     assert "NameError" in reflect_turn and "mya" in reflect_turn
-    assert "total: 72" in model.requests[3].messages[-1]["content"]
-    assert [r["node"] for r in state["trace"]][:5] == [
-        "decompose",
-        "write_code",
-        "run_code",
-        "reflect",
-        "run_code",
-    ]
+    nodes = [r["node"] for r in state["trace"]]
+    assert nodes == ["write_code", "run_code", "reflect", "run_code"]
+
+
+def test_a_reflection_runs_its_program_even_beside_a_boxed_guess(scripted, kernel):
+    model = scripted(
+        [code("print(48 + mya)"), "Fixed.\n" + code("print('total:', 48 + 24)") + " \\boxed{99}"]
+    )
+    state = run(math_agent(model), kernel)
+    assert state["answer"] == "72" and state["rounds"] == 2  # the program's, not the guess
 
 
 def test_state_persists_within_a_problem(scripted, kernel):
     model = scripted(
         [
-            "plan",
-            code("base = 48\nprint(base)"),
+            code("base = 48\nprint(base + mya)"),
             "Now the rest.\n" + code("print('total:', base + base // 2)"),
-            "\\boxed{72}",
         ]
     )
     state = run(math_agent(model), kernel)
-    assert "total: 72" in model.requests[3].messages[-1]["content"]
     assert state["answer"] == "72"
 
 
 def test_rounds_are_bounded_and_the_answer_falls_back(scripted, kernel):
     model = scripted(
-        ["plan", code("1/0")]
-        + ["Try again.\n" + code("1/0")] * 2
-        + ["I could not finish; it is 7."]
+        [
+            code("1/0"),
+            "Try again.\n" + code("1/0"),
+            "Again.\n" + code("2/0"),
+            "I could not finish; it is 7.",
+        ]
     )
     state = run(math_agent(model, max_rounds=3), kernel)
     assert state["rounds"] == 3
     last_turn = model.requests[-1].messages[-1]["content"]
     assert "No more runs are left" in last_turn
     assert state["answer"] == "7"  # ToRA fallback: the last number
+    assert state["trace"][-1]["node"] == "conclude"
 
 
 def test_empty_or_implausible_output_triggers_reflection(scripted, kernel):
-    model = scripted(["plan", code("x = 72"), code("x = 72\nprint(x)"), "\\boxed{72}"])
+    model = scripted([code("x = 72"), code("x = 72\nprint(x)")])
     state = run(math_agent(model), kernel)
-    assert "printed nothing" in model.requests[2].messages[-1]["content"]
+    assert "printed nothing" in model.requests[1].messages[-1]["content"]
     assert state["answer"] == "72"
+
+
+def test_a_last_line_without_a_value_triggers_reflection(scripted, kernel):
+    model = scripted([code("print('Done computing.')"), code("print('total:', 72)")])
+    state = run(math_agent(model), kernel)
+    assert "holds no answer" in model.requests[1].messages[-1]["content"]
+    assert state["answer"] == "72"
+
+
+def test_extract_code_prefers_marked_python_blocks():
+    from toolpath.agents.math.common import extract_code
+
+    text = "```python\nprint(1)\n```\nIt prints:\n```\n1\n```"
+    assert extract_code(text) == "print(1)"
+    assert extract_code("```\nprint(2)\n```") == "print(2)"  # unmarked, when that is all
+    assert extract_code("```py\na = 1\n```\n```python\nb = 2") == "b = 2"  # the last marked
+    assert extract_code("no code here") is None
 
 
 @pytest.mark.parametrize(
@@ -132,6 +175,9 @@ def test_empty_or_implausible_output_triggers_reflection(scripted, kernel):
         ("x: -2.5", "", None),  # no question: only the basic checks
         ("", "How many?", "printed nothing"),
         ("None", "How many?", "not an answer"),
+        ("total: 4.1580021651071744e-88", "How much?", "implausibly small"),
+        ("total: 3e20", "How much?", "implausibly large"),
+        ("total: 0", "How much?", None),
     ],
 )
 def test_looks_wrong_flags_counts_that_are_not_whole(output, question, flagged):
@@ -144,17 +190,14 @@ def test_looks_wrong_flags_counts_that_are_not_whole(output, question, flagged):
 def test_an_impossible_count_sends_the_program_back(scripted, kernel):
     model = scripted(
         [
-            "1. May.\n2. Total.",
             code("print('total:', 48 + 48 / 3.5)"),
             "May is half of April, not a third and a half.\n"
             + code("print('total:', 48 + 48 // 2)"),
-            "\\boxed{72}",
         ]
     )
     state = run(math_agent(model), kernel)
     assert state["answer"] == "72" and state["rounds"] == 2
-    assert "not a whole" in model.requests[2].messages[-1]["content"]
-    assert "total: 72" in model.requests[3].messages[-1]["content"]
+    assert "not a whole" in model.requests[1].messages[-1]["content"]
 
 
 def test_empty_question_is_refused(scripted):
@@ -167,6 +210,28 @@ def test_pot_answer_is_the_last_printed_line(scripted, kernel):
     state = run(pot_agent(model), kernel)
     assert state["answer"] == "72"
     assert state["rounds"] == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("42", "42"),
+        ("72.0", "72"),
+        ("72.5", "72.5"),
+        ("total: 72.0", "72"),
+        ("3/4", "3/4"),
+        ("2*sqrt(3)", "2*sqrt(3)"),
+        ("Answer: 3/4", "3/4"),
+        ("Total cost of all ingredients: $17.5", "$17.5"),
+        ("The answer is 18", "18"),
+        ("\\boxed{16}", "16"),
+        ("\boxed{16}", "16"),  # print("\boxed{16}") turns \b into a backspace
+    ],
+)
+def test_printed_answer_reads_values_labels_and_boxes(line, answer):
+    from toolpath.agents.math.baselines import printed_answer
+
+    assert printed_answer(line) == answer
 
 
 def test_pot_error_gives_no_answer(scripted, kernel):
@@ -194,16 +259,10 @@ def test_demonstrations_come_from_train_with_real_outputs(kernel):
         assert kernel.execute(demo["pot"]).stdout.strip() == demo["pot_output"]
 
 
-def test_fallback_reads_the_value_of_the_last_labelled_line(scripted, kernel):
-    model = scripted(
-        [
-            "plan",
-            code("print('eggs:', 9)\nprint('total earnings:', 18)"),
-            "The total earnings are $18 for 1 day.",
-        ]
-    )
+def test_the_answer_is_the_value_of_the_last_labelled_line(scripted, kernel):
+    model = scripted([code("print('eggs:', 9)\nprint('total earnings:', 18)")])
     state = run(math_agent(model), kernel)
-    assert state["answer"] == "18"  # program output wins over the last number in the text
+    assert state["answer"] == "18"
 
 
 def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(scripted, tmp_path):
@@ -234,39 +293,34 @@ def test_a_dying_kernel_marks_the_episode_as_an_error_and_the_run_goes_on(script
 def test_a_reflection_without_a_program_is_asked_for_the_program(scripted, kernel):
     model = scripted(
         [
-            "plan",
             code("print(48 / (2 - 2))"),
             "The divisor is zero, so the program should check it first.",  # no program
             code("print('total:', 48 + 48 // 2)"),
-            "\\boxed{72}",
         ]
     )
     state = run(math_agent(model), kernel)
     assert state["answer"] == "72"
     assert state["rounds"] == 2
-    assert model.requests[3].messages[-1]["content"] == "Write the corrected program."
+    assert model.requests[2].messages[-1]["content"] == "Write the corrected program."
     # the follow-up sees the explanation it gave
-    assert "divisor is zero" in model.requests[3].messages[-2]["content"]
-    assert "total: 72" in model.requests[4].messages[-1]["content"]
+    assert "divisor is zero" in model.requests[2].messages[-2]["content"]
     nodes = [r["node"] for r in state["trace"]]
-    assert nodes[:6] == ["decompose", "write_code", "run_code", "reflect", "reflect", "run_code"]
+    assert nodes == ["write_code", "run_code", "reflect", "reflect", "run_code"]
 
 
 def test_a_repeated_program_is_not_run_again(scripted, kernel):
     first = "n = 7 / 2\nprint('people:', n)"
     model = scripted(
         [
-            "plan",
             code(first),
             "It should be whole.\n" + code("# same again\nn = 7 / 2\n\nprint('people:', n)"),
             "Halve first.\n" + code("print('people:', 7 // 2)"),
-            "\\boxed{3}",
         ]
     )
     state = run(math_agent(model), kernel, question="How many people are in half of 7?")
     assert state["answer"] == "3"
     assert state["rounds"] == 3  # the repeat costs a round but never reaches the kernel
-    repeat_turn = model.requests[3].messages[-1]["content"]
+    repeat_turn = model.requests[2].messages[-1]["content"]
     assert "same as one that already ran" in repeat_turn and "people: 3.5" in repeat_turn
     runs = [r for r in state["trace"] if r["node"] == "run_code"]
     assert [r["ok"] for r in runs] == [False, False, True]
@@ -276,7 +330,6 @@ def test_a_repeated_program_is_not_run_again(scripted, kernel):
 def test_an_older_repeated_program_does_not_show_the_latest_output(scripted, kernel):
     model = scripted(
         [
-            "plan",
             code("print('people:', 7 / 2)"),
             "Try halving.\n" + code("print('people:', -7 // 2)"),
             "Back to the first.\n" + code("print('people:', 7 / 2)"),
@@ -284,10 +337,10 @@ def test_an_older_repeated_program_does_not_show_the_latest_output(scripted, ker
         ]
     )
     state = run(math_agent(model), kernel, question="How many people are in half of 7?")
-    repeat_turn = model.requests[4].messages[-1]["content"]
+    repeat_turn = model.requests[3].messages[-1]["content"]
     assert "same as one that already ran" in repeat_turn
     assert "(not run again)" in repeat_turn and "-4" not in repeat_turn
-    assert state["rounds"] == 3
+    assert state["rounds"] == 3 and state["answer"] == "3"
 
 
 # --- the agent contract: nodes alone, trace records, statuses, checkpointing ------------------
@@ -299,13 +352,16 @@ def test_each_node_runs_alone(scripted, kernel):
 
     config = {"configurable": {"kernel": kernel}}
     dota = DotaMath(scripted([code("print('total:', 72)")]), prefix=[], max_rounds=2)
-    update = dota.write_code({"question": NATALIA, "messages": []})
+    update = dota.write_code({"question": NATALIA, "messages": []}, config)
     assert update["code"] == "print('total:', 72)"
     assert update["trace"][0]["node"] == "write_code"
     ran = dota.run_code({"question": NATALIA, "code": update["code"], "programs": []}, config)
     assert ran["output"].strip() == "total: 72" and ran["rounds"] == 1 and not ran["failed"]
-    assert dota.after_run({**ran, "failed": True}) == "reflect"
-    assert dota.after_run({**ran, "failed": True, "rounds": 2}) == "conclude"
+    assert (ran["answer"], ran["status"]) == ("72", "done")
+    running = {**ran, "status": "running", "failed": True}
+    assert dota.after_run(running) == "reflect"
+    assert dota.after_run({**running, "rounds": 2}) == "conclude"
+    assert dota.after_run({**running, "failed": False}) == "recheck"
 
     pot = ProgramOfThought(scripted([]), prefix=[])
     state = pot.run_code({"question": NATALIA, "code": "print(3)\nprint(72)"}, config)
@@ -319,7 +375,7 @@ def test_each_node_runs_alone(scripted, kernel):
 def test_trace_records_follow_the_contract(scripted, kernel):
     from toolpath.agents.base import tokens
 
-    model = scripted(["plan", code("print('total:', 72)"), "\\boxed{72}"], name="m")
+    model = scripted([code("print('total:', 72)")], name="m")
     state = run(math_agent(model), kernel)
     model_calls = [r for r in state["trace"] if r["node"] != "run_code"]
     assert all(r["model"] == "m" and r["tokens_in"] > 0 for r in model_calls)
@@ -332,12 +388,9 @@ def test_trace_records_follow_the_contract(scripted, kernel):
 
 
 def test_out_of_rounds_without_an_answer_is_the_step_limit(scripted, kernel):
-    model = scripted(["plan", code("1/0"), "I cannot tell."])
+    model = scripted([code("1/0"), "I cannot tell."])
     state = run(math_agent(model, max_rounds=1), kernel)
     assert state["answer"] is None and state["status"] == "step_limit"
-    model = scripted(["plan", code("print('total:', 72)"), "I cannot tell."])
-    state = run(math_agent(model), kernel)  # rounds left, no answer in the text or the output
-    assert state["status"] == "done" and state["answer"] == "72"
     state = cot_agent(scripted(["I do not know."])).invoke(NATALIA)
     assert state["answer"] is None and state["status"] == "failed"
 
@@ -350,7 +403,7 @@ def test_a_checkpointed_thread_keeps_the_run_and_takes_the_next_problem(
 
     builder = {"dotamath": math_agent, "pot": pot_agent, "cot": cot_agent}[method]
     replies = {
-        "dotamath": ["plan", code("print('total:', 48 + 24)"), "\\boxed{72}"],
+        "dotamath": [code("print('total:', 48 + 24)")],
         "pot": [code("print(48 + 24)")],
         "cot": ["48 + 24 = 72. \\boxed{72}"],
     }[method]

@@ -6,44 +6,34 @@ control flow; programs run in real sandboxed kernels. One test runs the embedded
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from toolpath.agents.math.dotamath import math_agent
-from toolpath.agents.math.vote import still_needed, tally
+from toolpath.agents.math.vote import keeps_lead, still_needed, tally
 from toolpath.evals.harness import Example, load_records, run_eval
 from toolpath.evals.math.tasks import MathTask, math_agent_for
 
 QUESTION = "Tom has 3 bags with 2 apples each. How many apples does he have?"
-TAG = re.compile(r"Trajectory (\d+)\.")
 
 
 def scripted_votes(scripted: Any, plan: dict[int, str], cot: str = "6") -> Any:
-    """A scripted model whose n-th DotaMath trajectory (in the order they start) runs the
-    program ``plan[n]``: it decomposes (tagging its trajectory), writes the program, then
-    boxes the last printed line; after a failed run it gives up without an answer. A chain
-    of thought trajectory boxes ``cot``."""
+    """A scripted model whose n-th DotaMath trajectory (in the order they start) writes the
+    program ``plan[n]``, tagged with its trajectory in a comment; after a failed run it gives
+    up without an answer. A chain of thought trajectory boxes ``cot``."""
     started: list[int] = []
 
     def reply(messages: list[dict[str, Any]]) -> str:
         last = str(messages[-1]["content"])
-        mine = [TAG.search(str(m.get("content"))) for m in messages if m["role"] == "assistant"]
-        tags = [int(m.group(1)) for m in mine if m]
-        if "List the subtasks" in last:
+        if last.startswith("Problem:") and "Python" not in str(messages[0]["content"]):
+            return f"Two times three is six. So \\boxed{{{cot}}}"  # chain of thought
+        if last.startswith("Problem:"):
             started.append(len(started))
-            return f"Trajectory {started[-1]}. 1. Count the apples."
-        if last.startswith("Problem:"):  # chain of thought
-            return f"Two times three is six. So \\boxed{{{cot}}}"
-        n = tags[-1]
-        if last == "Write the program.":
-            return f"```python\n{plan[n]}\n```"
-        if "The program failed" in last or "No more runs" in last:
-            return "I cannot tell what went wrong."
-        output = last.split("```output\n", 1)[1].split("\n```", 1)[0].strip()
-        return f"\\boxed{{{output.splitlines()[-1]}}}"
+            n = started[-1]
+            return f"```python\n# Trajectory {n}.\n{plan[n]}\n```"
+        return "I cannot tell what went wrong."
 
     return scripted([reply], cycle=True)
 
@@ -89,15 +79,36 @@ def test_a_tie_goes_to_the_answer_voted_first(scripted: Any) -> None:
     assert state["vote"]["used"] == 2 and state["status"] == "done"
 
 
+def test_keeps_lead_is_the_beta_binomial_chance_of_staying_ahead() -> None:
+    assert keeps_lead(2, 0, 3) == pytest.approx(0.95)  # loses only if all 3 go to the rival
+    assert keeps_lead(2, 1, 2) == pytest.approx(0.8)
+    assert keeps_lead(2, 2, 1) == pytest.approx(0.5)  # the next vote decides; a tie is lost
+    assert keeps_lead(3, 1, 1) == 1.0 and keeps_lead(1, 0, 0) == 1.0  # cannot be overturned
+    assert keeps_lead(0, 0, 0) == 0.0
+
+
+def test_a_confident_vote_stops_before_it_is_certain() -> None:
+    assert still_needed([], 5, 0.95) == 2  # two that agree settle five at 95%
+    assert still_needed([sample(0, "7"), sample(1, "7")], 5, 0.95) == 0
+    assert still_needed([sample(0, "7"), sample(1, "7")], 5, 0.99) == 1
+    assert still_needed([sample(0, "7"), sample(1, "8")], 5, 0.95) == 2
+
+
+def test_a_confident_vote_in_the_agent_stops_after_two_agreeing_samples(scripted: Any) -> None:
+    model = scripted_votes(scripted, dict.fromkeys(range(5), "print(2 * 3)"))
+    state = solve(model, samples=5)  # confidence 0.95, the default
+    assert state["answer"] == "6" and state["vote"]["used"] == 2
+
+
 def test_unanimous_early_samples_stop_the_vote(scripted: Any) -> None:
     model = scripted_votes(scripted, dict.fromkeys(range(5), "print(2 * 3)"))
-    state = solve(model, samples=5)
+    state = solve(model, samples=5, confidence=1.0)
     assert state["answer"] == "6"
     assert len(state["samples"]) == 3  # 3 of 5 agree: the other 2 cannot change the winner
     assert state["vote"] == {"counts": {"6": 3}, "winner": "6", "used": 3, "budget": 5}
-    decompositions = [r for r in model.requests if "List the subtasks" in str(r.messages[-1])]
-    assert len(decompositions) == 3  # the model was never asked for trajectories 4 and 5
-    temperatures = sorted(r.temperature for r in decompositions)
+    programs = [r for r in model.requests if "Problem:" in str(r.messages[-1])]
+    assert len(programs) == 3  # the model was never asked for trajectories 4 and 5
+    temperatures = sorted(r.temperature for r in programs)
     assert temperatures == [0.0, 0.7, 0.7]  # the first trajectory is the greedy one
 
 
@@ -165,6 +176,8 @@ def test_bad_sampling_options_are_refused(capsys: pytest.CaptureFixture[str]) ->
 
     assert main(["solve", QUESTION, "--mixed"]) == 2
     assert "--mixed needs --samples" in capsys.readouterr().err
+    assert main(["solve", QUESTION, "--method", "pot", "--recheck"]) == 2
+    assert "--recheck applies to --method dotamath" in capsys.readouterr().err
     assert main(["eval", "gsm8k", "--method", "pot", "--samples", "3"]) == 2
     assert "--samples applies to dotamath" in capsys.readouterr().err
     assert main(["eval", "gsm8k", "--method", "dotamath-k0"]) == 2

@@ -39,7 +39,10 @@ def solve(
     question: Annotated[str, typer.Argument(help="The math problem, as text.")],
     model: ModelOpt = "local",
     method: Annotated[
-        str, typer.Option(help="dotamath (decompose, code, run, correct), pot or cot.")
+        str,
+        typer.Option(
+            help="dotamath (subtasks and reasoning as code comments, run, read, correct), pot or cot."
+        ),
     ] = "dotamath",
     max_rounds: Annotated[
         int, typer.Option(help="Most program runs for dotamath (ToRA uses 4).", min=1)
@@ -54,21 +57,39 @@ def solve(
         ),
     ] = 1,
     mixed: MixedOpt = False,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            help="With --samples: stop once the leading answer wins the whole vote with this "
+            "probability (1: only when the samples left cannot change the winner).",
+            min=0.51,
+            max=1.0,
+        ),
+    ] = 0.95,
+    recheck: Annotated[
+        bool,
+        typer.Option(
+            help="dotamath: one more turn re-reads the problem against the printed answer."
+        ),
+    ] = False,
 ) -> None:
     """Solve a math problem, streaming the steps and the \\boxed{} answer.
 
-    Shows the decomposition, the code, the real interpreter output and the answer as they
-    come. Generated code runs in a sandboxed Jupyter kernel.
+    Shows the code (its comments plan the solution), the real interpreter output and the
+    answer as they come. Generated code runs in a sandboxed Jupyter kernel.
     """
     from toolpath.agents.math.common import initial_state
     from toolpath.evals.math.tasks import math_agent_for
 
     initial_state(question)  # refuse an empty question before loading anything
     name = voting_methods(method, samples, mixed)[0]
+    if recheck and method != "dotamath":
+        raise ConfigError("--recheck applies to --method dotamath")
+    dota = {"max_rounds": max_rounds, "recheck": recheck}
     if samples > 1:
-        return _solve_by_vote(question, model, name, max_rounds)
+        return _solve_by_vote(question, model, name, confidence=confidence, **dota)
     llm = load(model)
-    options = {"max_rounds": max_rounds} if method == "dotamath" else {}
+    options = dota if method == "dotamath" else {}
     agent = math_agent_for(method, llm, **options)
     final: dict[str, Any] = {}
     node, text = None, "\n"
@@ -100,14 +121,14 @@ def solve(
     typer.echo(f"\\boxed{{{final['answer']}}}")
 
 
-def _solve_by_vote(question: str, model: str, method: str, max_rounds: int) -> None:
+def _solve_by_vote(question: str, model: str, method: str, **options: Any) -> None:
     """``solve --samples K``: a line per trajectory as it finishes, then the tally."""
     from toolpath.evals.math.tasks import math_agent_for
     from toolpath.evals.ray_executor import VOTE_PARALLEL
 
     local = model == "local" or model.startswith("local:")
     llm = load(model, **({"n_parallel": VOTE_PARALLEL} if local else {}))
-    agent = math_agent_for(method, llm, max_rounds=max_rounds, parallel=VOTE_PARALLEL)
+    agent = math_agent_for(method, llm, parallel=VOTE_PARALLEL, **options)
     final: dict[str, Any] = {}
     try:
         for mode, chunk in agent.stream(question, stream_mode=["custom", "values"]):
@@ -139,7 +160,7 @@ def _solve_by_vote(question: str, model: str, method: str, max_rounds: int) -> N
 def _eval_help(what: str) -> str:
     return (
         f"{what}.\n\n"
-        "Runs one or more methods on one model: dotamath (decompose, code, run, correct), pot "
+        "Runs one or more methods on one model: dotamath (subtasks and reasoning as code comments, run, read, correct), pot "
         "(one program) and cot (reasoning in text). Results are appended to OUT/METHOD.jsonl as episodes finish; the same command again "
         "resumes where it stopped. Writes summary.json, summary.md and plot.png comparing "
         "the methods."

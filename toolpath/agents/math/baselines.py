@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, tool_record
-from toolpath.agents.math.answers import extract_answer
+from toolpath.agents.math.answers import extract_answer, extract_boxed
 from toolpath.agents.math.common import CODE_STOP, MathState, MathSteps, extract_code, initial_state
 from toolpath.agents.math.prompts import math_demos, prompt
 from toolpath.llm.base import ChatModel, Message, assistant, system, user
@@ -32,6 +32,11 @@ def few_shot(name: str, demos: int, solution: Callable[[dict[str, Any]], str]) -
     for d in math_demos()[:demos]:
         prefix += [user(PROBLEM.format(question=d["question"])), assistant(solution(d))]
     return prefix
+
+
+def pot_prefix(demos: int) -> list[Message]:
+    """PoT's system prompt and ``demos`` worked programs (zero-shot: reasoning in comments)."""
+    return few_shot("pot", demos, lambda d: f"```python\n{d['pot']}\n```")
 
 
 class ProgramOfThought(MathSteps):
@@ -63,15 +68,24 @@ class ProgramOfThought(MathSteps):
 def printed_answer(line: str) -> str | None:
     """The answer on a program's last printed line: the line when it is a value (``42``,
     ``3/4``, ``\\frac{1}{2}``, ``2*sqrt(3)``), else what follows its last colon when that is
-    one (``Answer: 3/4``), else the ToRA extraction (``The answer is 18``, the last number)."""
-    if not _WORDS.search(line):
-        return line
+    one (``Answer: 3/4``), else the ToRA extraction (``The answer is 18``, the last number).
+    A whole number printed as a float (``72.0``, from a division) is given as ``72``."""
+    line = line.replace("\b", "\\b")  # print("\boxed{3}") prints a backspace
     rest = line.rsplit(":", 1)[-1].strip()
-    if rest and not _WORDS.search(rest):
-        return rest
-    return extract_answer(line)
+    if "\\boxed" in line:
+        answer = extract_boxed(line)
+    elif not _WORDS.search(line):
+        answer = line
+    elif rest and not _WORDS.search(rest):
+        answer = rest
+    else:
+        answer = extract_answer(line)
+    if answer and _WHOLE_FLOAT.fullmatch(answer):
+        return answer.split(".")[0]
+    return answer
 
 
+_WHOLE_FLOAT = re.compile(r"-?\d+\.0+")
 _WORDS = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}\b(?!\s*\()")
 """A word of three letters or more that is neither a LaTeX command nor a call (``sqrt(2)``)."""
 
@@ -106,9 +120,8 @@ def pot_agent(
     Zero-shot by default (``prompts/pot-zero.md``: reasoning in code comments), the stronger
     variant on GSM8K train (75% against 55% with ``demos=3`` on its first 20 problems,
     ``benchmarks/results/2026-12-07/math``)."""
-    prefix = few_shot("pot", demos, lambda d: f"```python\n{d['pot']}\n```")
     steps = ProgramOfThought(
-        as_model(model), prefix, max_tokens=max_tokens, code_timeout=code_timeout
+        as_model(model), pot_prefix(demos), max_tokens=max_tokens, code_timeout=code_timeout
     )
     g = StateGraph(MathState).add_sequence([steps.write_code, steps.run_code])
     g.add_edge(START, "write_code")

@@ -24,7 +24,7 @@ from toolpath.agents.base import Status, TraceRecord, generate, model_record
 from toolpath.errors import ConfigError, KernelError
 from toolpath.llm.base import ChatModel, Message
 
-FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+FENCE = re.compile(r"```(python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
 CODE_STOP = ["```output", "```Output", "\n```\n\n```"]
 
 
@@ -36,6 +36,7 @@ class MathState(TypedDict, total=False):
     failed: bool
     why: str | None
     code_changed: bool
+    checked: bool
     programs: Annotated[list[str], operator.add]
     rounds: int
     answer: str | None
@@ -56,6 +57,7 @@ def initial_state(question: str) -> dict[str, Any]:
         "programs": Overwrite([]),
         "output": None,
         "failed": False,
+        "checked": False,
         "rounds": 0,
         "answer": None,
         "status": "running",
@@ -64,10 +66,12 @@ def initial_state(question: str) -> dict[str, Any]:
 
 
 def extract_code(text: str) -> str | None:
-    """The last fenced Python block in ``text`` (an unclosed last block counts)."""
-    blocks = [b.strip() for b in FENCE.findall(text or "")]
-    blocks = [b for b in blocks if b]
-    return blocks[-1] if blocks else None
+    """The last fenced Python block in ``text`` (an unclosed last block counts). Blocks marked
+    ``python`` come first: an unmarked block after them is usually output the model imagined."""
+    blocks = [(lang, b.strip()) for lang, b in FENCE.findall(text or "")]
+    marked = [b for lang, b in blocks if lang and b]
+    plain = [b for lang, b in blocks if b]
+    return (marked or plain or [None])[-1]
 
 
 def execute(kernel: Any, code: str, timeout: float) -> Any:
@@ -98,6 +102,9 @@ def looks_wrong(output: str, question: str = "") -> str | None:
     ):
         return f"the last printed value is {last.lower()!r}, which is not an answer"
     numbers = _NUMBER.findall(last)
+    value = abs(float(numbers[-1].replace(",", ""))) if numbers else 0.0
+    if value >= 1e15 or 0 < value < 1e-6:
+        return f"the result {numbers[-1]} is implausibly {'large' if value > 1 else 'small'}"
     if _HOW_MANY.search(question) and numbers and "/" not in last:
         value = float(numbers[-1].replace(",", ""))
         if value < 0 or abs(value - round(value)) > 1e-9:
@@ -151,13 +158,9 @@ class MathSteps:
         self, node: str, messages: Sequence[Message], **kwargs: Any
     ) -> tuple[str, TraceRecord]:
         """The model's reply to the prefix and ``messages``, and the call's trace record."""
+        kwargs.setdefault("temperature", self.temperature)
         c = generate(
-            self.model,
-            [*self.prefix, *messages],
-            node=node,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            **kwargs,
+            self.model, [*self.prefix, *messages], node=node, max_tokens=self.max_tokens, **kwargs
         )
         return c.content, model_record(node, c, self.model.name)
 

@@ -1,14 +1,22 @@
 """DotaMath: decompose a math problem, write Python, run it, read the real output, correct.
 
-    START -> decompose -> write_code -> run_code
-    run_code  -> reflect  (error or implausible output, rounds left) | conclude
-    reflect   -> run_code (corrected program) | conclude
-    conclude  -> run_code (the model chose to fix its program, rounds left) | END
+    START -> write_code -> run_code
+    run_code -> END      (a plausible answer printed; with ``recheck``, once checked)
+              | recheck  (a plausible answer printed, not yet checked)
+              | reflect  (an error or an implausible result, rounds left)
+              | conclude (an error or an implausible result, no rounds left)
+    reflect  -> run_code (a corrected program) | END (a boxed answer) | conclude
+    recheck  -> run_code (a corrected program) | END
+    conclude -> END
 
-The model never sees output it wrote itself: code generation stops where a model would
-start an "output" block, and the kernel's real output is inserted instead. The answer is
-the last ``\\boxed{}`` the model writes; without one, the ToRA fallbacks apply (program
-output, then the last number).
+The decomposition and the reasoning live in the program, as comments: its first turn is
+PoT's zero-shot one (each quantity named and commented), which on GSM8K train beats a
+separate decomposition turn with three worked demonstrations by far
+(``benchmarks/results/2026-12-07``). The
+model never sees output it wrote itself: code generation stops where a model would start an
+"output" block, and the kernel's real output is inserted instead. The answer is the program's
+last printed value; after a failure, it is the last ``\\boxed{}`` the model writes, else the
+ToRA fallbacks (program output, then the last number).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, tool_record
 from toolpath.agents.math.answers import extract_answer, extract_boxed
+from toolpath.agents.math.baselines import PROBLEM, pot_prefix, printed_answer
 from toolpath.agents.math.common import (
     CODE_STOP,
     MathState,
@@ -30,15 +39,8 @@ from toolpath.agents.math.common import (
     initial_state,
     looks_wrong,
 )
-from toolpath.agents.math.prompts import math_demos, prompt
-from toolpath.llm.base import ChatModel, Message, assistant, system, user
+from toolpath.llm.base import ChatModel, Message, assistant, user
 
-DECOMPOSE = "Problem: {question}\nList the subtasks."
-WRITE = "Write the program."
-READ_OK = (
-    "```output\n{output}\n```\nIf this output solves the problem, give the final answer as "
-    "\\boxed{{}}. Otherwise say what is wrong and write a corrected program."
-)
 READ_FAILED = (
     "```output\n{output}\n```\nThe program failed: {why}. Say what went wrong in one "
     "sentence, then write a corrected program."
@@ -48,24 +50,15 @@ REPEATED = (
     "this program is the same as one that already ran, so its output cannot change; find "
     "the mistake in the reasoning and write a different program"
 )
+RECHECK = (
+    "```output\n{output}\n```\nThe program's answer is {answer}. Re-read the problem: does "
+    "{answer} answer exactly what it asks for (the right quantity, in the unit it asks for)? "
+    "If it does, reply \\boxed{{{answer}}}. If not, say what is wrong and write a corrected "
+    "program."
+)
 GIVE_UP = (
     "```output\n{output}\n```\nNo more runs are left. Give your best final answer as \\boxed{{}}."
 )
-
-
-def demo_messages(n: int) -> list[Message]:
-    """The first ``n`` demonstrations as complete DotaMath conversations."""
-    out: list[Message] = []
-    for d in math_demos()[:n]:
-        out += [
-            user(DECOMPOSE.format(question=d["question"])),
-            assistant(d["subtasks"]),
-            user(WRITE),
-            assistant(f"```python\n{d['code']}\n```"),
-            user(READ_OK.format(output=d["output"])),
-            assistant(f"{d['conclusion']} \\boxed{{{d['answer']}}}"),
-        ]
-    return out
 
 
 @dataclass(eq=False)
@@ -73,6 +66,7 @@ class DotaMath(MathSteps):
     """DotaMath's nodes and routes, each callable alone on a :class:`MathState`."""
 
     max_rounds: int = 4
+    recheck: bool = False
 
     def ask(
         self, state: MathState, turn: str, node: str, before: Sequence[Message] = (), **kw: Any
@@ -81,19 +75,18 @@ class DotaMath(MathSteps):
         text, record = self.reply(node, [*state.get("messages", []), *before, user(turn)], **kw)
         return text, {"messages": [user(turn), assistant(text)], "trace": [record]}
 
-    def decompose(self, state: MathState, config: RunnableConfig) -> dict[str, Any]:
+    def write_code(self, state: MathState, config: RunnableConfig) -> dict[str, Any]:
         self.kernels.get(config, fresh=True)
-        turn = DECOMPOSE.format(question=state["question"])
-        return self.ask(state, turn, "decompose", stop=["```"])[1]
-
-    def write_code(self, state: MathState) -> dict[str, Any]:
-        text, update = self.ask(state, WRITE, "write_code", stop=CODE_STOP)
+        turn = PROBLEM.format(question=state["question"])
+        text, update = self.ask(state, turn, "write_code", stop=CODE_STOP)
         return {**update, "code": extract_code(text)}
 
     def run_code(self, state: MathState, config: RunnableConfig) -> dict[str, Any]:
+        """Run the program; a plausible printed answer is taken (it ends the run unless it
+        is still to be rechecked), anything else is a failure to reflect on."""
         code, programs = state.get("code"), state.get("programs", [])
         why: str | None
-        seconds = 0.0
+        seconds, answer = 0.0, None
         if code is None:
             output, why = "(no program)", "no ```python block was written"
         elif _same_program(code, programs):
@@ -107,7 +100,11 @@ class DotaMath(MathSteps):
             why = result.error if not result.ok else looks_wrong(result.stdout, state["question"])
             if result.timed_out:
                 why = f"it ran longer than {self.code_timeout:g} s"
-        return {
+            lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
+            if why is None and lines:
+                answer = printed_answer(lines[-1])
+                why = None if answer else "the last printed line holds no answer"
+        update: dict[str, Any] = {
             "programs": [code] if code is not None else [],
             "output": output,
             "failed": why is not None,
@@ -115,29 +112,51 @@ class DotaMath(MathSteps):
             "why": why,
             "trace": [tool_record("run_code", "python", seconds, why is None, why)],
         }
+        if answer is not None:
+            update["answer"] = answer
+            if not self.recheck or state.get("checked"):
+                update["status"] = "done"
+        return update
 
     def reflect(self, state: MathState) -> dict[str, Any]:
         turn = READ_FAILED.format(output=state.get("output"), why=state.get("why"))
-        text, update = self.ask(state, turn, "reflect", stop=CODE_STOP)
+        # a greedy model that repeated itself would repeat the repeat: let this reply vary
+        vary: dict[str, Any] = {}
+        if state.get("why") == REPEATED:
+            vary["temperature"] = max(self.temperature, 0.7)
+        text, update = self.ask(state, turn, "reflect", stop=CODE_STOP, **vary)
         if extract_boxed(text) is None and extract_code(text) is None:
             # It explained the failure but wrote no fix: ask for the program once.
             text, more = self.ask(state, WRITE_FIX, "reflect", update["messages"], stop=CODE_STOP)
             update = {k: update[k] + more[k] for k in update}
         return {**update, **_answer_or_code(text, state, allow_code=True, fallback=False)}
 
+    def check(self, state: MathState) -> dict[str, Any]:
+        """Re-read the problem against the printed answer: confirm it (a boxed answer, or
+        none at all, keeps the program's) or write a corrected program."""
+        answer = state.get("answer")
+        turn = RECHECK.format(output=state.get("output"), answer=answer)
+        text, update = self.ask(state, turn, "recheck", stop=CODE_STOP)
+        update["checked"] = True
+        code = extract_code(text)
+        if code is not None and extract_boxed(text) is None:
+            return {**update, "code": code, "code_changed": True}
+        return {**update, "answer": extract_boxed(text) or answer, "status": "done"}
+
     def conclude(self, state: MathState) -> dict[str, Any]:
-        out_of_rounds = state.get("rounds", 0) >= self.max_rounds
-        turn = (GIVE_UP if out_of_rounds else READ_OK).format(output=state.get("output"))
+        turn = GIVE_UP.format(output=state.get("output"))
         text, update = self.ask(state, turn, "conclude", stop=CODE_STOP)
-        return {
-            **update,
-            **_answer_or_code(text, state, allow_code=not out_of_rounds, fallback=True),
-        }
+        update |= _answer_or_code(text, state, allow_code=False, fallback=True)
+        if update["status"] == "step_limit" and state.get("rounds", 0) < self.max_rounds:
+            update["status"] = "failed"  # it stopped writing programs before they ran out
+        return update
 
     def after_run(self, state: MathState) -> str:
-        if state.get("failed") and state.get("rounds", 0) < self.max_rounds:
-            return "reflect"
-        return "conclude"
+        if state.get("status") != "running":
+            return END
+        if not state.get("failed"):
+            return "recheck"
+        return "reflect" if state.get("rounds", 0) < self.max_rounds else "conclude"
 
     def after_fix(self, state: MathState) -> str:
         if state.get("status") != "running":
@@ -149,31 +168,43 @@ def math_agent(
     model: ChatModel | str | None = None,
     *,
     max_rounds: int = 4,
-    demos: int = 3,
+    demos: int = 0,
+    recheck: bool = False,
     code_timeout: float = 15.0,
     max_tokens: int = 512,
     samples: int = 1,
     mixed: bool = False,
     temperature: float = 0.7,
     parallel: int = 2,
+    confidence: float = 0.95,
     checkpointer: Any = None,
 ) -> AgentGraph:
-    """Build the DotaMath agent. ``max_rounds`` bounds the program runs per problem (ToRA: 4).
+    """Build the DotaMath agent. ``max_rounds`` bounds the program runs per problem (ToRA: 4);
+    ``recheck`` adds a turn that re-reads the problem against the printed answer; ``demos``
+    puts PoT's worked programs before the problem (zero-shot by default: the first turn is
+    :func:`~toolpath.agents.math.baselines.pot_agent`'s).
 
-    Invoke it with the problem text; the result state has ``answer`` (the boxed content),
-    ``status`` (``done``; ``failed`` without an answer, ``step_limit`` when the rounds ran out
-    without one), ``messages`` (the trajectory), ``rounds`` and a timed ``trace``. Pass a kernel
-    per run with ``config={"configurable": {"kernel": k}}`` to run problems concurrently. On a
+    Invoke it with the problem text; the result state has ``answer``, ``status`` (``done``;
+    ``failed`` without an answer, ``step_limit`` when the rounds ran out without one),
+    ``messages`` (the trajectory), ``rounds`` and a timed ``trace``. Pass a kernel per run with
+    ``config={"configurable": {"kernel": k}}`` to run problems concurrently. On a
     ``checkpointer``'s thread, each new problem starts afresh.
 
     ``samples=K`` > 1 votes over up to K trajectories (:mod:`~toolpath.agents.math.vote`): the
     first greedy, the others at ``temperature``, ``parallel`` at once with a kernel each,
-    stopping once the vote is settled; ``mixed`` makes every second one chain of thought. The
+    stopping once the leader wins the whole budget's vote with probability ``confidence``
+    (1: only when the remaining trajectories cannot change the winner; at 0.95, two that agree
+    out of five settle it); ``mixed`` makes every second one chain of thought. The
     result adds ``samples`` (every trajectory, with its answer, vote, tokens and seconds) and
     ``vote``; ``messages`` is the winning trajectory.
     """
     llm = as_model(model)
-    options = {"max_tokens": max_tokens, "code_timeout": code_timeout, "max_rounds": max_rounds}
+    options = {
+        "max_tokens": max_tokens,
+        "code_timeout": code_timeout,
+        "max_rounds": max_rounds,
+        "recheck": recheck,
+    }
     if samples == 1:
         return _single(llm, demos, checkpointer=checkpointer, **options)
     from toolpath.agents.math.baselines import cot_agent
@@ -189,6 +220,7 @@ def math_agent(
         samples=samples,
         mixed=mixed,
         parallel=parallel,
+        confidence=confidence,
         checkpointer=checkpointer,
     )
 
@@ -197,15 +229,18 @@ def _single(
     model: ChatModel, demos: int, *, checkpointer: Any = None, **options: Any
 ) -> AgentGraph:
     """One DotaMath trajectory per run (``options``: :class:`DotaMath`'s fields)."""
-    steps = DotaMath(model, [system(prompt("dotamath")), *demo_messages(demos)], **options)
-    chain: list[Any] = [steps.decompose, steps.write_code, steps.run_code]  # nodes of two shapes
-    g = StateGraph(MathState).add_sequence(chain)
+    # The first turn is PoT's (zero-shot: a program that plans in its comments), so DotaMath
+    # starts where PoT ends and adds what PoT lacks: reading the output, checks, corrections.
+    steps = DotaMath(model, pot_prefix(demos), **options)
+    g = StateGraph(MathState).add_sequence([steps.write_code, steps.run_code])
+    g.add_node("recheck", steps.check)
     g.add_node(steps.reflect)
     g.add_node(steps.conclude)
-    g.add_edge(START, "decompose")
-    g.add_conditional_edges("run_code", steps.after_run, ["reflect", "conclude"])
+    g.add_edge(START, "write_code")
+    g.add_conditional_edges("run_code", steps.after_run, ["recheck", "reflect", "conclude", END])
     g.add_conditional_edges("reflect", steps.after_fix, ["run_code", "conclude", END])
-    g.add_conditional_edges("conclude", steps.after_fix, ["run_code", END])
+    g.add_conditional_edges("recheck", steps.after_fix, ["run_code", END])
+    g.add_edge("conclude", END)
     compiled = g.compile(checkpointer=checkpointer)
     return finish(compiled, initial_state, on_close=steps.kernels.close)
 
@@ -213,15 +248,16 @@ def _single(
 def _answer_or_code(
     text: str, state: MathState, *, allow_code: bool, fallback: bool
 ) -> dict[str, Any]:
-    """A boxed answer ends the run; a new program (if allowed) goes back to the kernel;
-    otherwise, with ``fallback``, the ToRA extraction order gives the answer (none: the run
-    ``failed``, or reached its ``step_limit`` when no program may be written any more)."""
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        return {"answer": boxed, "status": "done", "code_changed": False}
+    """A new program (if allowed) goes back to the kernel: a boxed answer beside it was never
+    run. Else a boxed answer ends the run; otherwise, with ``fallback``, the ToRA extraction
+    order gives the answer (none: the run ``failed``, or reached its ``step_limit`` when no
+    program may be written any more)."""
     code = extract_code(text) if allow_code else None
     if code is not None:
         return {"code": code, "code_changed": True}
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        return {"answer": boxed, "status": "done", "code_changed": False}
     if fallback:
         output = None if state.get("failed") else _last_value(state.get("output") or "")
         answer = extract_answer(text, program_output=output)

@@ -14,13 +14,16 @@ answer votes like the others at a fraction of the tokens.
 
 A trajectory votes with its answer's canonical form (the grader's,
 :func:`~toolpath.agents.math.answers.normalize`), and only when it ended ``done`` with an answer: a crashed program, a dead
-kernel or an unanswered run is counted as no vote. The vote is settled when no outcome of
-the trajectories left could change the winner; each wave is the fewest trajectories that
-could settle it. Ties go to the answer that was voted for first (in trajectory order).
+kernel or an unanswered run is counted as no vote. The vote is settled once the leader wins
+the whole budget's vote with probability ``confidence`` (:func:`keeps_lead`; at 1, only when
+no outcome of the trajectories left could change the winner); each wave is the fewest
+trajectories that could settle it. Ties go to the answer that was voted for first (in
+trajectory order).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from collections.abc import Sequence
@@ -91,21 +94,44 @@ def tally(samples: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first voted wins a tie
 
 
-def still_needed(samples: Sequence[dict[str, Any]], budget: int) -> int:
+def still_needed(samples: Sequence[dict[str, Any]], budget: int, confidence: float = 1.0) -> int:
     """The fewest further trajectories that could settle the vote (0: it is settled).
 
-    Settled means the winner cannot change: its lead over the runner-up is larger than the
-    number of trajectories left in ``budget``.
+    Settled means the leader wins the vote of the whole ``budget`` with probability at least
+    ``confidence`` (:func:`keeps_lead`). ``confidence=1`` is the exact rule: the leader's lead
+    over the runner-up is larger than the number of trajectories left.
     """
     left = budget - len(samples)
     if left <= 0:
         return 0
     counts = [n for _, n in tally(samples)] + [0, 0]
     lead, second = counts[0], counts[1]
-    if lead > second + left:
-        return 0
-    # m more votes for the leader settle it when lead + m > second + (left - m)
-    return min(left, (second + left - lead) // 2 + 1)
+    for more in range(left + 1):  # ``more`` further votes, all for the leader
+        if keeps_lead(lead + more, second, left - more) >= confidence - 1e-9:
+            return more
+    return left
+
+
+def keeps_lead(lead: int, second: int, left: int) -> float:
+    """The probability that the leader still has more votes than the runner-up once the
+    ``left`` trajectories have voted (a tie counts as lost).
+
+    As in Adaptive-Consistency's Beta rule (Aggarwal et al., 2023), the leader's share of the
+    two answers' votes has a uniform prior, so its posterior is Beta(lead + 1, second + 1)
+    and the votes to come are beta-binomial; each further vote is taken to go to one of the
+    two, the worst case for the leader. It is 1 exactly when the lead cannot be overturned.
+    """
+    a, b = lead + 1, second + 1
+
+    def log_beta(x: float, y: float) -> float:
+        return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+
+    p = 0.0
+    for x in range(left + 1):  # x of the left votes go to the leader
+        if lead + x > second + left - x:
+            log_choose = math.lgamma(left + 1) - math.lgamma(x + 1) - math.lgamma(left - x + 1)
+            p += math.exp(log_choose + log_beta(x + a, left - x + b) - log_beta(a, b))
+    return 1.0 if lead > second + left else min(p, 1.0)
 
 
 @dataclass(eq=False)
@@ -119,6 +145,7 @@ class Voting:
     kernels: Any
     budget: int
     mixed: bool = False
+    confidence: float = 1.0
 
     def graph_for(self, index: int) -> tuple[str, Any]:
         if index == 0:
@@ -129,7 +156,7 @@ class Voting:
 
     def sample(self, state: VoteState) -> dict[str, Any]:
         done = state.get("samples", [])
-        wave = still_needed(done, self.budget) if done else _first_wave(self.budget)
+        wave = still_needed(done, self.budget, self.confidence)
         write = _writer()
         new = []
         with ThreadPoolExecutor(wave, thread_name_prefix="toolpath-sample") as pool:
@@ -173,7 +200,7 @@ class Voting:
 
     def vote(self, state: VoteState) -> dict[str, Any]:
         samples = state.get("samples", [])
-        if still_needed(samples, self.budget):
+        if still_needed(samples, self.budget, self.confidence):
             return {}
         counts = tally(samples)
         winner = counts[0][0] if counts else None
@@ -194,11 +221,6 @@ class Voting:
 
     def after_vote(self, state: VoteState) -> str:
         return END if state.get("vote") else "sample"
-
-
-def _first_wave(budget: int) -> int:
-    """Enough trajectories that, if they all agree, the vote is settled."""
-    return min(budget, budget // 2 + 1)
 
 
 def _writer() -> Any:
@@ -222,6 +244,7 @@ def voting_agent(
     samples: int,
     mixed: bool,
     parallel: int,
+    confidence: float = 1.0,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """The sampling agent over single-trajectory graphs (built by ``math_agent``)."""
@@ -229,8 +252,10 @@ def voting_agent(
 
     if samples < 1 or parallel < 1:
         raise ConfigError("samples and parallel must be at least 1")
+    if not 0.5 < confidence <= 1:
+        raise ConfigError(f"confidence must be above 0.5 and at most 1, not {confidence}")
     pool = KernelPool(size=parallel, prestart=False)
-    steps = Voting(greedy, sampled, cot, pool, samples, mixed)
+    steps = Voting(greedy, sampled, cot, pool, samples, mixed, confidence)
     g = StateGraph(VoteState).add_sequence([steps.sample, steps.vote])
     g.add_edge(START, "sample")
     g.add_conditional_edges("vote", steps.after_vote, ["sample", END])

@@ -30,6 +30,7 @@ def math_agent_for(method: str, model: Any, **options: Any) -> Any:
         return math_agent(model=model, samples=int(vote[2]), mixed=bool(vote[1]), **options)
     builders: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "dotamath": (math_agent, {}),
+        "dotamath-recheck": (math_agent, {"recheck": True}),
         "pot": (pot_agent, {}),
         "pot-zero": (pot_agent, {"demos": 0}),
         "pot-few": (pot_agent, {"demos": 3}),
@@ -45,9 +46,10 @@ def math_agent_for(method: str, model: Any, **options: Any) -> Any:
     return builder(model=model, **{**defaults, **options})
 
 
-METHODS: tuple[str, ...] = ("dotamath", "dotamath-kK", "dotamath-mixed-kK")
+METHODS: tuple[str, ...] = ("dotamath", "dotamath-recheck", "dotamath-kK", "dotamath-mixed-kK")
 METHODS += ("pot", "pot-zero", "pot-few", "cot", "cot-zero", "cot-few")
-"""Method names: ``dotamath``; ``dotamath-k5`` votes over up to 5 trajectories, stopping once
+"""Method names: ``dotamath``; ``dotamath-recheck`` re-reads the problem against the printed
+answer; ``dotamath-k5`` votes over up to 5 trajectories, stopping once
 settled, ``dotamath-mixed-k5`` with every second one chain of thought; ``pot`` and ``cot``
 are each baseline's default variant, ``-zero`` and ``-few`` name the variant."""
 VOTE_METHOD = re.compile(r"dotamath(-mixed)?-k([1-9]\d?)")
