@@ -53,8 +53,7 @@ class ProgramOfThought(MathSteps):
         if code is None:
             return {"status": "failed", "rounds": 0, "output": "(no program)"}
         result, seconds = self.run(code, config)
-        lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-        answer = printed_answer(lines[-1]) if result.ok and lines else None
+        answer = last_printed(result.stdout) if result.ok else None
         return {
             "output": result.text(),
             "rounds": 1,
@@ -63,6 +62,12 @@ class ProgramOfThought(MathSteps):
             "status": "done" if answer else "failed",
             "trace": [tool_record("run_code", "python", seconds, result.ok, result.error)],
         }
+
+
+def last_printed(stdout: str) -> str | None:
+    """The answer on the last non-blank line a program printed (:func:`printed_answer`)."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    return printed_answer(lines[-1]) if lines else None
 
 
 def printed_answer(line: str) -> str | None:

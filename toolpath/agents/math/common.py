@@ -102,16 +102,17 @@ def looks_wrong(output: str, question: str = "") -> str | None:
     ):
         return f"the last printed value is {last.lower()!r}, which is not an answer"
     numbers = _NUMBER.findall(last)
-    value = abs(float(numbers[-1].replace(",", ""))) if numbers else 0.0
-    if value >= 1e15 or 0 < value < 1e-6:
-        return f"the result {numbers[-1]} is implausibly {'large' if value > 1 else 'small'}"
-    if _HOW_MANY.search(question) and numbers and "/" not in last:
-        value = float(numbers[-1].replace(",", ""))
-        if value < 0 or abs(value - round(value)) > 1e-9:
-            return (
-                f"the question asks how many, but the result {numbers[-1]} is not a whole, "
-                "non-negative number; check each step"
-            )
+    if not numbers:
+        return None
+    value = float(numbers[-1].replace(",", ""))
+    if abs(value) >= 1e15 or 0 < abs(value) < 1e-6:
+        return f"the result {numbers[-1]} is implausibly {'large' if abs(value) > 1 else 'small'}"
+    count = _HOW_MANY.search(question) and "/" not in last
+    if count and (value < 0 or abs(value - round(value)) > 1e-9):
+        return (
+            f"the question asks how many, but the result {numbers[-1]} is not a whole, "
+            "non-negative number; check each step"
+        )
     return None
 
 

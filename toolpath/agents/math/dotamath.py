@@ -30,7 +30,7 @@ from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, tool_record
 from toolpath.agents.math.answers import extract_answer, extract_boxed
-from toolpath.agents.math.baselines import PROBLEM, pot_prefix, printed_answer
+from toolpath.agents.math.baselines import PROBLEM, last_printed, pot_prefix
 from toolpath.agents.math.common import (
     CODE_STOP,
     MathState,
@@ -100,9 +100,8 @@ class DotaMath(MathSteps):
             why = result.error if not result.ok else looks_wrong(result.stdout, state["question"])
             if result.timed_out:
                 why = f"it ran longer than {self.code_timeout:g} s"
-            lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-            if why is None and lines:
-                answer = printed_answer(lines[-1])
+            if why is None:  # looks_wrong passed: something was printed
+                answer = last_printed(result.stdout)
                 why = None if answer else "the last printed line holds no answer"
         update: dict[str, Any] = {
             "programs": [code] if code is not None else [],
@@ -129,7 +128,7 @@ class DotaMath(MathSteps):
             # It explained the failure but wrote no fix: ask for the program once.
             text, more = self.ask(state, WRITE_FIX, "reflect", update["messages"], stop=CODE_STOP)
             update = {k: update[k] + more[k] for k in update}
-        return {**update, **_answer_or_code(text, state, allow_code=True, fallback=False)}
+        return {**update, **_program_or_answer(text)}
 
     def check(self, state: MathState) -> dict[str, Any]:
         """Re-read the problem against the printed answer: confirm it (a boxed answer, or
@@ -146,10 +145,13 @@ class DotaMath(MathSteps):
     def conclude(self, state: MathState) -> dict[str, Any]:
         turn = GIVE_UP.format(output=state.get("output"))
         text, update = self.ask(state, turn, "conclude", stop=CODE_STOP)
-        update |= _answer_or_code(text, state, allow_code=False, fallback=True)
-        if update["status"] == "step_limit" and state.get("rounds", 0) < self.max_rounds:
-            update["status"] = "failed"  # it stopped writing programs before they ran out
-        return update
+        # only failed runs lead here, so no program output can stand in for the answer
+        boxed = extract_boxed(text)
+        answer = boxed if boxed is not None else extract_answer(text)
+        out_of_rounds = state.get("rounds", 0) >= self.max_rounds
+        done = boxed is not None or answer
+        status = "done" if done else "step_limit" if out_of_rounds else "failed"
+        return {**update, "answer": answer, "status": status, "code_changed": False}
 
     def after_run(self, state: MathState) -> str:
         if state.get("status") != "running":
@@ -245,24 +247,15 @@ def _single(
     return finish(compiled, initial_state, on_close=steps.kernels.close)
 
 
-def _answer_or_code(
-    text: str, state: MathState, *, allow_code: bool, fallback: bool
-) -> dict[str, Any]:
-    """A new program (if allowed) goes back to the kernel: a boxed answer beside it was never
-    run. Else a boxed answer ends the run; otherwise, with ``fallback``, the ToRA extraction
-    order gives the answer (none: the run ``failed``, or reached its ``step_limit`` when no
-    program may be written any more)."""
-    code = extract_code(text) if allow_code else None
+def _program_or_answer(text: str) -> dict[str, Any]:
+    """A reflection's outcome: a new program goes back to the kernel (a boxed answer beside
+    it was never run); else a boxed answer ends the run; else nothing was decided."""
+    code = extract_code(text)
     if code is not None:
         return {"code": code, "code_changed": True}
     boxed = extract_boxed(text)
     if boxed is not None:
         return {"answer": boxed, "status": "done", "code_changed": False}
-    if fallback:
-        output = None if state.get("failed") else _last_value(state.get("output") or "")
-        answer = extract_answer(text, program_output=output)
-        unanswered = "failed" if allow_code else "step_limit"
-        return {"answer": answer, "status": "done" if answer else unanswered, "code_changed": False}
     return {"code_changed": False}
 
 
@@ -274,10 +267,3 @@ def _same_program(code: str, programs: Sequence[str]) -> bool:
         return [ln for ln in lines if ln and not ln.startswith("#")]
 
     return any(key(code) == key(p) for p in programs)
-
-
-def _last_value(output: str) -> str | None:
-    """The value on the program's last printed line, without its ``label:`` (our prints
-    are labelled by design)."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    return lines[-1].rsplit(":", 1)[-1].strip() or None if lines else None

@@ -121,6 +121,8 @@ def keeps_lead(lead: int, second: int, left: int) -> float:
     and the votes to come are beta-binomial; each further vote is taken to go to one of the
     two, the worst case for the leader. It is 1 exactly when the lead cannot be overturned.
     """
+    if lead > second + left:
+        return 1.0
     a, b = lead + 1, second + 1
 
     def log_beta(x: float, y: float) -> float:
@@ -131,7 +133,7 @@ def keeps_lead(lead: int, second: int, left: int) -> float:
         if lead + x > second + left - x:
             log_choose = math.lgamma(left + 1) - math.lgamma(x + 1) - math.lgamma(left - x + 1)
             p += math.exp(log_choose + log_beta(x + a, left - x + b) - log_beta(a, b))
-    return 1.0 if lead > second + left else min(p, 1.0)
+    return min(p, 1.0)
 
 
 @dataclass(eq=False)
