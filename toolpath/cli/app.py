@@ -15,6 +15,8 @@ costa      an image edit with CoSTA* (``eval costa``)             :mod:`.costa`
 export     α-UMi training data (``eval toolbench-static``)        :mod:`.alpha_umi`
 web        CompWoB pages (``eval compwob``, ``eval miniwob``)     :mod:`.web`
 index      a catalog's embedding index (``eval retrieval``)       :mod:`.retrieval`
+tools      the tools of any catalog source                        :mod:`.tools`
+mcp        toolpath's agents as an MCP server                     :mod:`.mcp`
 models     the embedded model cache                               :mod:`.models`
 =========  =====================================================  ===================
 
@@ -28,10 +30,10 @@ import sys
 
 import typer
 
-from toolpath.cli import alpha_umi, bfcl, chat, costa, math, models, retrieval, run, web
+from toolpath.cli import alpha_umi, bfcl, chat, costa, math, mcp, models, retrieval, run, tools, web
 from toolpath.errors import ToolpathError
 
-VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, models)
+VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, tools, mcp, models)
 """The verb modules, in the order ``toolpath --help`` lists their verbs (Typer lists the
 single commands first, then the groups: ``eval``, ``export``, ``web``, ``index``, ``models``)."""
 

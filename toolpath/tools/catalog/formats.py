@@ -10,7 +10,9 @@
   it raises a :class:`~toolpath.errors.ToolError`;
 - OpenAI tool lists (``{"type": "function", "function": {...}}`` or the bare function objects);
 - ToolBench/GLPFT files (``Name``/``function``/``input`` entries, tools with an ``api_list``);
-- a Python module (``module:pkg.tools``, or a ``.py`` file): its public typed functions.
+- a Python module (``module:pkg.tools``, or a ``.py`` file): its public typed functions;
+- an MCP server (``mcp:COMMAND ARGS...`` or ``mcp+http://HOST/PATH``, :mod:`toolpath.tools.catalog.mcp`)
+  or an OpenAPI 3 spec (``openapi:PATH_OR_URL``, :mod:`toolpath.tools.catalog.openapi`).
 
 A name that OpenAI's ``^[a-zA-Z0-9_-]{1,64}$`` rejects (``math.factorial``) is fixed, not
 skipped: the tool gets :func:`~toolpath.tools.catalog.schema.sanitize_name`'s name
@@ -24,8 +26,6 @@ catalogs for retrieval tests and benchmarks.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import importlib
 import importlib.util
@@ -38,14 +38,22 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from toolpath.errors import CatalogError, MissingDependencyError, ToolError, ToolSchemaError
 from toolpath.tools.base import Tool, run_blocking, tool
+from toolpath.tools.catalog.core import (
+    MAX_YAML_VALUES,
+    Catalog,
+    add_entry,
+    expanded_size,
+    gc_paused,
+    summarize,
+    yaml_scalar,
+)
 from toolpath.tools.catalog.schema import (
     SkipEntry,
     check_schema,
@@ -63,64 +71,10 @@ HTTP_TIMEOUT = 30.0
 
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-_MAX_WARNINGS = 20
-_MAX_LISTED = 10
-_MAX_YAML_VALUES = 5_000_000
 
 Parsed = tuple[str, Tool | str, str | None]
 """What one entry gives: (label, the Tool or why it was skipped, the name the entry gave
 when the Tool's name is its sanitized form, else None)."""
-
-
-@dataclass
-class Catalog:
-    """Tools loaded from one source, the entries that were skipped with the reason why, and
-    the tools whose names were sanitized (``renamed``: tool name -> the name the entry gave)."""
-
-    tools: list[Tool]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    source: str = ""
-    renamed: dict[str, str] = field(default_factory=dict)
-    _index: dict[str, Tool] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _indexed: tuple[int, int] = field(default=(0, 0), init=False, repr=False, compare=False)
-
-    def __iter__(self) -> Iterator[Tool]:
-        return iter(self.tools)
-
-    def __len__(self) -> int:
-        return len(self.tools)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._find(name) is not None
-
-    def by_name(self, name: str) -> Tool:
-        """The tool called ``name``, or renamed from it (a KeyError naming the catalog if none)."""
-        found = self._find(name)
-        if found is None:
-            raise KeyError(f"no tool named {name!r} in the catalog {self.source or '(unnamed)'}")
-        return found
-
-    def original_name(self, name: str) -> str:
-        """The name the catalog entry gave the tool now called ``name`` (``name`` itself unless
-        it was sanitized): map a model's call back to the catalog's own name with this."""
-        return self.renamed.get(name, name)
-
-    def specs(self) -> list[Any]:
-        """The tools in the OpenAI ``tools=`` format."""
-        return [t.spec() for t in self.tools]
-
-    def _lookup(self, name: str) -> Tool | None:
-        if self._indexed != (id(self.tools), len(self.tools)):  # the list was replaced or resized
-            self._index = {t.name: t for t in self.tools}
-            self._indexed = (id(self.tools), len(self.tools))
-        return self._index.get(name)
-
-    def _find(self, name: str) -> Tool | None:
-        found = self._lookup(name)
-        if found is None and name in self.renamed.values():
-            sanitized = next(k for k, v in self.renamed.items() if v == name)
-            found = self._lookup(sanitized)
-        return found
 
 
 def load_catalog(
@@ -129,7 +83,9 @@ def load_catalog(
     """Load a tool catalog from a file, a Python module, or already parsed JSON data.
 
     ``source`` is a ``.json``/``.jsonl``/``.yaml``/``.yml`` file, a ``.py`` file, a module spec
-    ``module:pkg.tools`` (or a bare ``pkg.tools`` with ``format="python"``), or a list/dict of
+    ``module:pkg.tools`` (or a bare ``pkg.tools`` with ``format="python"``), an MCP server
+    (``mcp:COMMAND ARGS...``, ``mcp+http://HOST/PATH``: :mod:`toolpath.tools.catalog.mcp`), an
+    OpenAPI 3 spec (``openapi:PATH_OR_URL``: :mod:`toolpath.tools.catalog.openapi`), or a list/dict of
     entries. ``format`` is one of :data:`FORMATS`; ``auto`` tells each entry's shape apart.
     Bad entries are skipped (see :attr:`Catalog.skipped`); a missing, unreadable or invalid
     file or module raises :class:`~toolpath.errors.CatalogError`.
@@ -140,6 +96,14 @@ def load_catalog(
     if isinstance(source, list | dict):
         return _from_data(source, fmt, f"<{type(source).__name__}>")
     text = str(source).strip()
+    if isinstance(source, str) and text.startswith(("mcp:", "mcp+http://", "mcp+https://")):
+        from toolpath.tools.catalog.mcp import mcp_catalog
+
+        return mcp_catalog(text)
+    if isinstance(source, str) and text.startswith("openapi:"):
+        from toolpath.tools.catalog.openapi import openapi_catalog
+
+        return openapi_catalog(text.removeprefix("openapi:"))
     if isinstance(source, str) and text.startswith("module:"):
         return _from_module(_import_module(text.removeprefix("module:").strip()), text)
     try:
@@ -207,50 +171,16 @@ def _read(path: Path) -> Any:
         except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
             # ValueError: a bad date such as 2020-13-01; RecursionError: nesting too deep
             raise CatalogError(f"{where} is not valid YAML: {exc}") from None
-        if (size := _expanded_size(data)) is None or size > _MAX_YAML_VALUES:
+        if (size := expanded_size(data)) is None or size > MAX_YAML_VALUES:
             raise CatalogError(
                 f"{where}: its YAML aliases (*name) expand to a structure that contains itself "
-                f"or holds over {_MAX_YAML_VALUES:,} values"
+                f"or holds over {MAX_YAML_VALUES:,} values"
             )
         try:  # JSON's data model from here on: dates as ISO text, aliases expanded
-            return json.loads(json.dumps(data, default=_yaml_scalar))
+            return json.loads(json.dumps(data, default=yaml_scalar))
         except (ValueError, TypeError, RecursionError) as exc:
             raise CatalogError(f"{where} holds YAML that has no JSON form: {exc}") from None
     return _json(text, where)
-
-
-def _expanded_size(data: Any) -> int | None:
-    """How many values ``data`` holds once shared parts (YAML aliases) are counted each time
-    they appear; None if it contains itself. Each container is visited once."""
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(data, False)]
-    while stack:
-        node, done = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        kids = list(node.values() if isinstance(node, dict) else node)
-        if done:
-            on_path.discard(id(node))
-            sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
-        elif id(node) in on_path:
-            return None
-        elif id(node) not in sizes:
-            on_path.add(id(node))
-            stack.append((node, True))
-            stack += [(k, False) for k in kids if isinstance(k, dict | list)]
-    return sizes.get(id(data), 1)
-
-
-def _yaml_scalar(value: Any) -> Any:
-    """The JSON form of a YAML value JSON lacks: a date, a set or binary data."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    raise TypeError(f"a YAML {type(value).__name__}")
 
 
 def _json(text: str, where: str) -> Any:
@@ -279,69 +209,9 @@ def _from_data(data: Any, fmt: str, source: str) -> Catalog:
     with gc_paused():
         for index, entry in enumerate(data):
             for label, result, original in _parse(entry, index, fmt):
-                _add(catalog, label, result, original)
-    _summarize(catalog)
+                add_entry(catalog, label, result, original)
+    summarize(catalog)
     return catalog
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while building many small objects (2-3x faster)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _add(catalog: Catalog, label: str, result: Tool | str, original: str | None = None) -> None:
-    """Add a tool, or record why an entry was skipped; exact repeats are dropped quietly, and
-    two different names that sanitize to the same one are a clash, reported, never merged."""
-    if isinstance(result, Tool) and (first := catalog._lookup(result.name)) is not None:
-        before, now = catalog.original_name(first.name), original or result.name
-        if before != now:
-            result = (
-                f"name clash: {now!r} and {before!r} both become the tool name "
-                f"'{result.name}'; the first one is kept, rename one of them"
-            )
-        elif (first.description, first.parameters) == (result.description, result.parameters):
-            return  # e.g. ToolBench query files list the same API in many queries
-        else:
-            result = (
-                f"duplicate tool name '{result.name}' (a different tool); the first one is kept"
-            )
-    if isinstance(result, Tool):
-        catalog.tools.append(result)
-        catalog._index[result.name] = result  # the lookup above left the index fresh
-        catalog._indexed = (id(catalog.tools), len(catalog.tools))
-        if original is not None and original != result.name:
-            catalog.renamed[result.name] = original
-        return
-    catalog.skipped.append((label, result))
-    if len(catalog.skipped) <= _MAX_WARNINGS:
-        log.warning("catalog %s: skipped %s: %s", catalog.source, label, result)
-
-
-def _summarize(catalog: Catalog) -> None:
-    if catalog.renamed:
-        pairs = [f"{v!r} -> {k!r}" for k, v in list(catalog.renamed.items())[:_MAX_LISTED]]
-        more = len(catalog.renamed) - len(pairs)
-        log.warning(
-            "catalog %s: renamed %d tool(s) whose names OpenAI rejects (1-64 of A-Z a-z 0-9 _ -)"
-            ": %s%s; calls map back through Catalog.renamed",
-            catalog.source,
-            len(catalog.renamed),
-            ", ".join(pairs),
-            f" and {more} more" if more > 0 else "",
-        )
-    if len(catalog.skipped) > _MAX_WARNINGS:
-        log.warning(
-            "catalog %s: %d entries skipped in all (see Catalog.skipped)",
-            catalog.source,
-            len(catalog.skipped),
-        )
 
 
 def _label(entry: dict[str, Any], index: int) -> str:
@@ -548,13 +418,13 @@ def _from_module(module: ModuleType, source: str) -> Catalog:
             continue
         if isinstance(obj, Tool):
             if getattr(obj.fn, "__module__", None) == module.__name__:
-                _add(catalog, attr, obj)
+                add_entry(catalog, attr, obj)
             continue
         if not inspect.isfunction(obj) or obj.__module__ != module.__name__:
             continue
         try:
-            _add(catalog, attr, tool(obj))
+            add_entry(catalog, attr, tool(obj))
         except ToolSchemaError as exc:
-            _add(catalog, attr, str(exc))
-    _summarize(catalog)
+            add_entry(catalog, attr, str(exc))
+    summarize(catalog)
     return catalog
