@@ -172,3 +172,40 @@ def test_bad_sources_are_clear_catalog_errors(tmp_path):
         load_catalog(f"mcp:{tmp_path}/no-such-server")
     with pytest.raises(CatalogError, match=re.escape("mcp+http://127.0.0.1:9/mcp")):
         mcp_catalog(f"mcp+http://127.0.0.1:{9}/mcp", timeout=10)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "toolpath.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_tools_list_shows_tools_resources_and_prompts():
+    res = cli("tools", "list", "--catalog", STDIO)
+    assert res.returncode == 0, res.stderr
+    assert "8 tools" in res.stdout
+    assert "Add two integers" in res.stdout and "MCP server toolpath-test" in res.stdout
+    assert "notes://readme" in res.stdout and "review" in res.stdout
+
+
+def test_tools_list_json_gives_openai_specs_for_several_sources(tmp_path):
+    own = tmp_path / "own.json"
+    own.write_text(
+        json.dumps([{"name": "add", "description": "Mine.", "parameters": {"type": "object"}}])
+    )
+    res = cli("tools", "list", "--catalog", STDIO, "--catalog", str(own), "--json")
+    assert res.returncode == 0, res.stderr
+    specs = {s["function"]["name"]: s for s in json.loads(res.stdout)}
+    assert {"toolpath-test_add", "own_add", "echo"} <= set(specs)
+    assert specs["own_add"]["function"]["description"] == "Mine."
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    res = cli("tools", "list", "--catalog", f"mcp:{tmp_path}/missing-server")
+    assert res.returncode == 2
+    assert "could not start" in res.stderr and "Traceback" not in res.stderr
+    bad = cli("mcp", "serve", "--http", "nonsense")
+    assert bad.returncode == 2 and "HOST:PORT" in bad.stderr

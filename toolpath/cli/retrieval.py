@@ -23,8 +23,9 @@ PER_QUERY_FILE = "per_query.jsonl"
 
 
 CATALOG_HELP = (
-    "A tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, or "
-    "module:pkg.tools."
+    "A tool catalog: toolpath/OpenAI/ToolBench JSON, JSONL or YAML, a .py file, "
+    "module:pkg.tools, an MCP server (mcp:COMMAND ARGS or mcp+http://HOST/PATH) or an OpenAPI "
+    "spec (openapi:PATH_OR_URL)."
 )
 Threads = Annotated[
     int | None, typer.Option(help="Torch threads while embedding (default: one per core).")

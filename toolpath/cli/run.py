@@ -32,10 +32,12 @@ def run(
         str, typer.Option("--tools", "-t", help="Comma-separated built-in tools, e.g. calculator.")
     ] = "calculator",
     catalog: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="A tool catalog (toolpath/OpenAI/ToolBench/GLPFT JSON or YAML, a .py file or "
-            "module:NAME). Runs the multi-role agent, which sees only the retrieved top-k tools."
+            help="A tool catalog, repeatable: toolpath/OpenAI/ToolBench/GLPFT JSON or YAML, a "
+            ".py file, module:NAME, an MCP server (mcp:COMMAND ARGS or mcp+http://HOST/PATH) or "
+            "an OpenAPI spec (openapi:PATH_OR_URL). Runs the multi-role agent, which sees only "
+            "the retrieved top-k tools."
         ),
     ] = None,
     top_k: Annotated[int, typer.Option(help="Tools retrieved per task from --catalog.", min=1)] = 6,
@@ -86,14 +88,14 @@ def run(
 
     toolset: list[Any] = get_tools(split(tools))
     roles = {"planner": planner, "caller": caller, "summarizer": summarizer}
-    multi = catalog is not None or any(roles.values())
+    multi = bool(catalog) or any(roles.values())
     if record is not None and not multi:
         raise ConfigError("--record saves multi-role runs: add --planner, --caller or --catalog")
     if multi:
         from toolpath.agents.alpha_umi.agent import alpha_umi_agent
 
         pick = None
-        if catalog is not None:
+        if catalog:
             toolset, pick = _catalog_retriever(catalog, toolset, retriever, top_k, index_dir)
         chosen_demos = None if demos is None else _read_demos(demos)
         llms = load_each({role: spec or model for role, spec in roles.items()})
@@ -168,14 +170,14 @@ def _record(folder: str, state: dict[str, Any], tools: list[Any]) -> None:
 
 
 def _catalog_retriever(
-    path: str, extra: list[Any], kind: str, k: int, index_dir: str | None
+    sources: list[str], extra: list[Any], kind: str, k: int, index_dir: str | None
 ) -> tuple[list[Any], Any]:
-    """The catalog's tools (plus the built-in ones asked for) and a retriever over them."""
+    """The catalogs' tools (plus the built-in ones asked for) and a retriever over them."""
     from toolpath.retrieval.kinds import KINDS, build_retriever
-    from toolpath.tools.catalog import load_catalog
+    from toolpath.tools.catalog import load_catalogs
 
     one_of(kind, KINDS, "--retriever")
-    tools = list(load_catalog(path))
+    tools = list(load_catalogs(sources))
     names = {t.name for t in tools}
     tools += [t for t in extra if t.name not in names]
     if kind != "bm25":
