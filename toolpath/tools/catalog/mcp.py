@@ -316,9 +316,9 @@ class McpServer:
 
     async def _hold(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
         """Keep one connection open until ``stop`` (anyio scopes exit in the task they began)."""
-        from mcp import Client
-
         try:
+            from mcp import Client
+
             async with Client(self._transport()) as client:
                 info = client.server_info
                 self.name = getattr(info, "name", "") or ""
