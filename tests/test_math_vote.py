@@ -178,6 +178,8 @@ def test_bad_sampling_options_are_refused(capsys: pytest.CaptureFixture[str]) ->
     assert "--mixed needs --samples" in capsys.readouterr().err
     assert main(["solve", QUESTION, "--method", "pot", "--recheck"]) == 2
     assert "--recheck applies to --method dotamath" in capsys.readouterr().err
+    assert main(["solve", QUESTION, "--confidence", "0.9"]) == 2
+    assert "--confidence needs --samples" in capsys.readouterr().err
     assert main(["eval", "gsm8k", "--method", "pot", "--samples", "3"]) == 2
     assert "--samples applies to dotamath" in capsys.readouterr().err
     assert main(["eval", "gsm8k", "--method", "dotamath-k0"]) == 2

@@ -58,14 +58,15 @@ def solve(
     ] = 1,
     mixed: MixedOpt = False,
     confidence: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="With --samples: stop once the leading answer wins the whole vote with this "
-            "probability (1: only when the samples left cannot change the winner).",
+            "probability (1: only when the samples left cannot change the winner). "
+            "Default 0.95.",
             min=0.51,
             max=1.0,
         ),
-    ] = 0.95,
+    ] = None,
     recheck: Annotated[
         bool,
         typer.Option(
@@ -85,9 +86,12 @@ def solve(
     name = voting_methods(method, samples, mixed)[0]
     if recheck and method != "dotamath":
         raise ConfigError("--recheck applies to --method dotamath")
+    if confidence is not None and samples == 1:
+        raise ConfigError("--confidence needs --samples K with K > 1")
     dota = {"max_rounds": max_rounds, "recheck": recheck}
     if samples > 1:
-        return _solve_by_vote(question, model, name, confidence=confidence, **dota)
+        vote_confidence = 0.95 if confidence is None else confidence
+        return _solve_by_vote(question, model, name, confidence=vote_confidence, **dota)
     llm = load(model)
     options = dota if method == "dotamath" else {}
     agent = math_agent_for(method, llm, **options)
