@@ -94,7 +94,11 @@ def index_figures(n: int) -> dict[str, Any]:
     start = time.perf_counter()
     APIRetriever(list(catalog), cache_dir=None)
     indexed = time.perf_counter() - start
-    return {"tools": len(catalog), "start_and_list_s": round(listed, 2), "index_s": round(indexed, 2)}
+    return {
+        "tools": len(catalog),
+        "start_and_list_s": round(listed, 2),
+        "index_s": round(indexed, 2),
+    }
 
 
 def main() -> None:
