@@ -150,10 +150,16 @@ def print_update(update: dict[str, Any]) -> None:
             err.print("[magenta]retrieved[/] " + escape(", ".join(delta.get("tools", []))))
         if node == "tools":
             for msg in delta.get("messages", []):
-                err.print("[green]tool[/] " + escape(msg["content"].splitlines()[0]))
+                err.print("[green]tool[/] " + escape(_gist(msg["content"])))
         if node == "tool":  # the multi-role agent's tool node adds an observation turn
             for t in delta.get("conversation", []):
-                err.print("[green]tool[/] " + escape((t["value"] or "").splitlines()[0]))
+                err.print("[green]tool[/] " + escape(_gist(t["value"] or "")))
+
+
+def _gist(text: str, width: int = 160) -> str:
+    """A tool result on one line (JSON spread over lines included), cut to ``width``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _record(folder: str, state: dict[str, Any], tools: list[Any]) -> None:
