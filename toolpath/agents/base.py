@@ -34,8 +34,9 @@ from typing import Any, Literal, TypedDict
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
+from toolpath.agents.approval import Approve, review
 from toolpath.errors import ToolError
-from toolpath.llm.base import ChatModel, Completion, Message, collect
+from toolpath.llm.base import ChatModel, Completion, Message, ToolCall, collect
 from toolpath.tools.base import Tool, run_blocking
 
 Status = Literal["running", "done", "gave_up", "step_limit", "failed"]
@@ -294,18 +295,36 @@ async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> Too
 
 
 async def aexecute_calls(
-    calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]
+    calls: Sequence[Mapping[str, Any]],
+    tools: Mapping[str, Tool],
+    *,
+    approve: Approve = None,
+    reason: str = "",
 ) -> list[ToolOutcome]:
     """Run one turn's tool calls concurrently, in the calls' order; a bad call, an unknown tool
-    or a :class:`~toolpath.errors.ToolError` becomes a failed outcome, never an exception."""
-    return list(await asyncio.gather(*(_execute_one(c, tools) for c in calls)))
+    or a :class:`~toolpath.errors.ToolError` becomes a failed outcome, never an exception.
+    Calls that ``approve`` selects wait for a reviewer first (:mod:`toolpath.agents.approval`;
+    ``reason`` is what the agent said before the calls)."""
+    calls, refused = _reviewed(calls, tools, approve, reason)
+    outcomes = await asyncio.gather(
+        *(_execute_one(c, tools) for i, c in enumerate(calls) if i not in refused)
+    )
+    return _merge(calls, refused, list(outcomes))
 
 
 def execute_calls(
-    calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool]
+    calls: Sequence[Mapping[str, Any]],
+    tools: Mapping[str, Tool],
+    *,
+    approve: Approve = None,
+    reason: str = "",
 ) -> list[ToolOutcome]:
     """:func:`aexecute_calls` from sync code (a graph node run by ``invoke``). A single call
     runs right here, without an event loop of its own."""
+    calls, refused = _reviewed(calls, tools, approve, reason)  # here: interrupt() needs the node
+    if refused:
+        left = [c for i, c in enumerate(calls) if i not in refused]
+        return _merge(calls, refused, execute_calls(left, tools))
     if len(calls) != 1:
         return run_blocking(lambda: aexecute_calls(calls, tools)) if calls else []
     call = _prepare(calls[0], tools)
@@ -317,3 +336,34 @@ def execute_calls(
     except ToolError as exc:
         result = exc
     return [_finish(call, start, result)]
+
+
+def _reviewed(
+    calls: Sequence[Mapping[str, Any]], tools: Mapping[str, Tool], approve: Approve, reason: str
+) -> tuple[list[Mapping[str, Any]], dict[int, str]]:
+    """The calls after review (edited ones with their new arguments), and the refused ones'
+    texts by position."""
+    changes = review([parse_call(c) for c in calls], tools, approve, reason)
+    out, refused = list(calls), {}
+    for i, change in changes.items():
+        if isinstance(change, str):
+            refused[i] = change
+        else:
+            call_id, name, _ = parse_call(calls[i])
+            out[i] = ToolCall(name, change, call_id).to_openai()
+    return out, refused
+
+
+def _merge(
+    calls: Sequence[Mapping[str, Any]], refused: Mapping[int, str], ran: list[ToolOutcome]
+) -> list[ToolOutcome]:
+    """The outcomes in the calls' order: the ones that ran, and a failed one per refused call."""
+    out, done = [], iter(ran)
+    for i, raw in enumerate(calls):
+        if i in refused:
+            call_id, name, args = parse_call(raw)
+            arguments = args if isinstance(args, dict) else None
+            out.append(ToolOutcome(call_id, name, arguments, False, "", refused[i], 0.0))
+        else:
+            out.append(next(done))
+    return out

@@ -27,6 +27,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
+from toolpath.agents.approval import Approve, check_approve, pausable
 from toolpath.agents.base import (
     AgentGraph,
     Status,
@@ -80,6 +81,7 @@ def tool_agent(
     max_repairs: int = 2,
     max_tokens: int = 512,
     check_fit: float | None = None,
+    approve: Approve = "never",
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the single-model tool agent as a compiled LangGraph graph.
@@ -92,6 +94,7 @@ def tool_agent(
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
     ``check_fit``: decline a request whose calls fail the fit check at this threshold (see
     :attr:`~toolpath.agents.toolcall.DecideOptions.check_fit`; default off).
+    ``approve``: which calls wait for a human decision (:mod:`toolpath.agents.approval`).
     """
     model, tools = model_first("tool_agent", model, tools)
     steps = ToolSteps(
@@ -102,6 +105,7 @@ def tool_agent(
         max_repairs,
         max_tokens,
         check_fit,
+        check_approve(approve),
     )
     g = StateGraph(ToolAgentState)
     g.add_node("start", steps.start)
@@ -114,7 +118,8 @@ def tool_agent(
     g.add_edge("start", "model")
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
     g.add_conditional_edges("tools", after_tools, ["model", END])
-    return finish(g.compile(checkpointer=checkpointer), lambda q: {"messages": [user(q)]})
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    return finish(compiled, lambda q: {"messages": [user(q)]})
 
 
 @dataclass
@@ -129,6 +134,7 @@ class ToolSteps:
     max_repairs: int = 2
     max_tokens: int = 512
     check_fit: float | None = None
+    approve: Approve = None
     by_name: dict[str, Tool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -158,8 +164,11 @@ class ToolSteps:
 
     def call_tools(self, state: ToolAgentState) -> dict[str, Any]:
         """Run the last turn's tool calls (concurrently) and show the model what came back."""
-        calls = state["messages"][-1].get("tool_calls") or []
-        return self._observed(state, execute_calls(calls, self.by_name))
+        turn = state["messages"][-1]
+        calls = turn.get("tool_calls") or []
+        reason = str(turn.get("content") or "")
+        outcomes = execute_calls(calls, self.by_name, approve=self.approve, reason=reason)
+        return self._observed(state, outcomes)
 
     def _options(self, state: ToolAgentState) -> DecideOptions:
         steps = state.get("steps", 0) + 1

@@ -62,6 +62,7 @@ from toolpath.agents.alpha_umi.format import (
     role_messages,
     turn,
 )
+from toolpath.agents.approval import Approve, check_approve, pausable
 from toolpath.agents.base import (
     AgentGraph,
     Status,
@@ -154,6 +155,7 @@ def alpha_umi_agent(
     summarizer_tokens: int = 256,
     caller_json: bool = False,
     planner_json: bool = False,
+    approve: Approve = "never",
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
@@ -163,8 +165,9 @@ def alpha_umi_agent(
     prompts. ``demos``: a ``DemoSelector`` or ``{"task", "calls"}`` dicts. ``max_steps`` caps
     planner turns, ``max_empty`` retries of an empty planner reply. For JSON-mode models,
     ``caller_json``/``planner_json`` constrain the caller to one call and the planner to a
-    thought, then its Next tag (:mod:`~toolpath.agents.alpha_umi.constrained`). Invoke with a
-    question or ``{"conversation": [{"from": "user", "value": ...}]}``.
+    thought, then its Next tag (:mod:`~toolpath.agents.alpha_umi.constrained`). ``approve``:
+    which calls wait for a human (:mod:`toolpath.agents.approval`). Invoke with a question or
+    ``{"conversation": [{"from": "user", "value": ...}]}``.
     """
     model, tools = model_first("alpha_umi_agent", model, tools)
     positive(max_steps=max_steps, k_tools=k_tools)
@@ -180,6 +183,7 @@ def alpha_umi_agent(
         tokens=dict(planner=planner_tokens, caller=caller_tokens, summarizer=summarizer_tokens),
         caller_json=caller_json,
         planner_json=planner_json,
+        approve=check_approve(approve),
     )
     g = StateGraph(AlphaUMiState)
     g.add_node("retrieve", s.retrieve)
@@ -193,9 +197,8 @@ def alpha_umi_agent(
     g.add_edge("caller", "tool")
     g.add_edge("tool", "planner")
     g.add_edge("summarizer", END)
-    return finish(
-        g.compile(checkpointer=checkpointer), task_input, on_close=partial(close_all, owned)
-    )
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    return finish(compiled, task_input, on_close=partial(close_all, owned))
 
 
 def task_input(question: str) -> dict[str, Any]:
@@ -227,6 +230,7 @@ class AlphaUMiSteps:
     """Each role's token budget."""
     caller_json: bool = False
     planner_json: bool = False
+    approve: Approve = None
     by_name: dict[str, Tool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -357,7 +361,11 @@ class AlphaUMiSteps:
         else:
             name = self.by_name[name].name  # a name shown sanitized maps back to the tool's own
             raw = {"id": "", "function": {"name": name, "arguments": args}}
-            outcome = execute_calls([raw], self.by_name)[0]
+            reason = next(
+                (t["value"] for t in reversed(state["conversation"]) if t["from"] == "assistant"),
+                "",
+            )
+            outcome = execute_calls([raw], self.by_name, approve=self.approve, reason=reason)[0]
             text = outcome.result if outcome.ok else f"Error: {outcome.error}"
             if repeated(state, name, args):
                 text += REPEATED

@@ -33,6 +33,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
+from toolpath.agents.approval import Approve, check_approve, pausable
 from toolpath.agents.base import (
     AgentGraph,
     Status,
@@ -197,6 +198,7 @@ def web_agent(
     max_tokens: int = 128,
     history_lines: int = 12,
     html: bool = False,
+    approve: Approve = "never",
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the web agent as a compiled LangGraph graph.
@@ -208,7 +210,8 @@ def web_agent(
     the result state has ``status`` (``done`` or ``step_limit``), ``reward`` (the page's
     raw reward: +1 success, -1 failure, 0 if it never ended), ``success``, ``subtasks``,
     ``history`` and a ``trace`` of timed steps. The page is never part of the state, so a
-    ``checkpointer`` saves runs like any other agent's.
+    ``checkpointer`` saves runs like any other agent's. ``approve``: which actions wait for a
+    human (:mod:`toolpath.agents.approval`); resume in the process that holds the page.
     """
     for name, value in (("max_tokens", max_tokens), ("history_lines", history_lines)):
         if value < 1:
@@ -216,6 +219,7 @@ def web_agent(
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"web_agent: max_steps must be at least 1 (or None), not {max_steps}")
     steps = WebSteps(as_model(model), max_steps, max_tokens, history_lines, html)
+    steps.approve = check_approve(approve)
     g = StateGraph(WebState)
     for node in (steps.plan, steps.observe, steps.act, steps.execute):
         g.add_node(node.__name__, node)
@@ -224,7 +228,8 @@ def web_agent(
     g.add_conditional_edges("observe", after_observe, ["act", END])
     g.add_conditional_edges("act", after_act, ["execute", "observe"])
     g.add_edge("execute", "observe")
-    return finish(g.compile(checkpointer=checkpointer), lambda q: {"instruction": q})
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    return finish(compiled, lambda q: {"instruction": q})
 
 
 @dataclass
@@ -238,6 +243,7 @@ class WebSteps:
     max_tokens: int = 128
     history_lines: int = 12
     html: bool = False
+    approve: Approve = None
 
     def cap(self, state: WebState) -> int:
         """The action cap of this run."""
@@ -332,7 +338,11 @@ class WebSteps:
 
         tools = {t.name: t for t in env.tools(env.last)}
         tools["done"] = replace(tools["done"], fn=done)
-        [outcome] = await aexecute_calls(state["messages"][-1]["tool_calls"][:1], tools)
+        turn = state["messages"][-1]
+        reason = str(turn.get("content") or "")
+        [outcome] = await aexecute_calls(
+            turn["tool_calls"][:1], tools, approve=self.approve, reason=reason
+        )
         args = outcome.arguments or {}
         if not env.alive:
             raise BrowserError(f"the page died during {outcome.name}({_args(args)})")
