@@ -150,3 +150,39 @@ def test_bad_settings_and_decisions_are_clear_errors():
         parse_decision({"action": "maybe"})
     assert parse_decision(True).action == "approve"
     assert parse_decision({"action": "reject", "message": "no"}).message == "no"
+
+
+@pytest.fixture
+def models(monkeypatch):
+    """``load_model(spec)`` returns ``models[spec]`` (scripted models, set by the test)."""
+    import toolpath.llm.specs
+
+    table: dict[str, object] = {}
+    monkeypatch.setattr(toolpath.llm.specs, "load_model", lambda spec, **kw: table[spec])
+    return table
+
+
+def test_run_approve_asks_in_a_panel_then_edits_and_rejects(models, scripted):
+    from typer.testing import CliRunner
+
+    from toolpath.cli import app
+
+    models["m"] = scripted(
+        [
+            call("calculator", expression="2 + 2"),
+            call("calculator", expression="10 / 0"),
+            final("It is 6."),
+        ]
+    )
+    answers = "e\n{nope\ne\n" + json.dumps({"expression": "3 + 3"}) + "\nn\ndivides by zero\n"
+    res = CliRunner().invoke(
+        app, ["run", "What is 3 + 3?", "-m", "m", "--approve", "calculator"], input=answers
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == "It is 6."
+    assert res.stderr.count("approve this tool call?") == 2
+    assert '{"expression": "2 + 2"}' in res.stderr and "not JSON" in res.stderr
+    assert "tool Observation from calculator: 6" in res.stderr
+    assert "The user rejected this call: divides by zero" in json.dumps(
+        models["m"].requests[-1].messages
+    )

@@ -385,3 +385,55 @@ def test_chat_in_a_terminal_with_the_embedded_model(local_model_path, tmp_path):
         assert child.exitstatus == 0
     finally:
         print(log.getvalue())  # shown by pytest when the test fails
+
+
+@pytest.mark.model
+def test_chat_approves_one_call_and_rejects_the_next(local_model_path, tmp_path):
+    """``toolpath chat --approve calculator`` in a terminal, on the embedded 0.5B model."""
+    pexpect = pytest.importorskip("pexpect")
+    env = {
+        **os.environ,
+        "TOOLPATH_CACHE_DIR": str(Path(local_model_path).parent),
+        "TERM": "dumb",
+        "COLUMNS": "160",
+        "PYTHONIOENCODING": "utf-8",
+    }
+    args = ["-m", "toolpath.cli", "chat", "--model", "local:qwen2.5-coder-0.5b"]
+    args += ["--sessions", str(tmp_path / "s.db"), "--history-file", str(tmp_path / "hist")]
+    args += ["--approve", "calculator"]
+    log = io.StringIO()
+    try:
+        child = pexpect.spawn(
+            sys.executable, args, env=env, encoding="utf-8", timeout=300, dimensions=(50, 160)
+        )
+        child.logfile_read = log
+        child.expect_exact("tools> ")
+        child.sendline("What is 1234 * 5678? Use the calculator.")
+        child.expect_exact("approve this tool call?")
+        child.expect_exact("calculator")
+        child.expect_exact("[y]es / [e]dit / [n]o: ")
+        child.sendline("y")
+        child.expect("tool · calculator")
+        child.expect("7006652")
+        child.expect(STATS.pattern)
+        child.expect_exact("tools> ")
+        child.sendline("Now use the calculator for 99 * 99.")
+        child.expect_exact("approve this tool call?")
+        child.expect_exact("[y]es / [e]dit / [n]o: ")
+        for _ in range(4):  # a small model may ask again after a rejection: refuse each time
+            child.sendline("n")
+            child.expect_exact("why (the model sees this; Enter to skip): ")
+            child.sendline("no more calculations today")
+            child.expect("rejected this call")
+            if child.expect([STATS.pattern, re.escape("[y]es / [e]dit / [n]o: ")]) == 0:
+                break
+        else:
+            pytest.fail("the run did not end after four rejections")
+        child.expect_exact("tools> ")
+        assert "result: 9801" not in log.getvalue()  # the rejected call never ran
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        print(log.getvalue())

@@ -166,8 +166,7 @@ class ToolSteps:
         """Run the last turn's tool calls (concurrently) and show the model what came back."""
         turn = state["messages"][-1]
         calls = turn.get("tool_calls") or []
-        reason = str(turn.get("content") or "")
-        outcomes = execute_calls(calls, self.by_name, approve=self.approve, reason=reason)
+        outcomes = execute_calls(calls, self.by_name, approve=self.approve, reason=_said(turn))
         return self._observed(state, outcomes)
 
     def _options(self, state: ToolAgentState) -> DecideOptions:
@@ -274,3 +273,15 @@ def previous_calls(messages: Sequence[Message]) -> set[str]:
             except (KeyError, ValueError):
                 continue
     return keys
+
+
+def _said(turn: Message) -> str:
+    """What the model wrote beside its tool calls (nothing when its reply was the calls' JSON)."""
+    text = str(turn.get("content") or "").strip()
+    if text.startswith("{"):
+        try:
+            json.loads(text)
+            return ""
+        except ValueError:
+            pass
+    return text

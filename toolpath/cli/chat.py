@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,7 +36,15 @@ from rich.table import Table
 from rich.text import Text
 
 from toolpath.cli.chat_view import TurnView, one_line
-from toolpath.cli.common import ModelOpt, load, split
+from toolpath.cli.common import (
+    APPROVE_HELP,
+    ModelOpt,
+    approve_setting,
+    ask_approval,
+    load,
+    split,
+    stream_approving,
+)
 from toolpath.errors import ConfigError, MissingDependencyError
 from toolpath.llm.base import ChatModel, ChatModelBase, Completion, Message, StreamEvent, assistant
 
@@ -85,6 +94,7 @@ def chat(
             help="SQLite file of conversations (default ~/.cache/toolpath/chat_sessions.db)."
         ),
     ] = None,
+    approve: Annotated[str, typer.Option(help=APPROVE_HELP)] = "never",
 ) -> None:
     """Talk with an agent in a REPL that remembers conversations.
 
@@ -98,7 +108,12 @@ def chat(
     check_agent(agent)
     enabled = [t.name for t in get_tools(split(tools))]
     session = ChatSession(
-        load(model), agent=agent, enabled=enabled, sessions_db=sessions, loader=load
+        load(model),
+        agent=agent,
+        enabled=enabled,
+        sessions_db=sessions,
+        loader=load,
+        approve=approve_setting(approve),
     )
     run_repl(session, history_file)
 
@@ -163,6 +178,7 @@ class ChatSession:
         sessions_db: str | Path | None = None,
         loader: Callable[[str], ChatModel] | None = None,
         max_steps: int = 8,
+        approve: Any = "never",
     ) -> None:
         from toolpath.agents.base import sqlite_checkpointer
         from toolpath.tools import BUILTIN_TOOLS
@@ -177,6 +193,7 @@ class ChatSession:
         self.index_path = self.sessions_db.with_name(self.sessions_db.stem + "_names.json")
         self.checkpointer = sqlite_checkpointer(self.sessions_db)
         self.model, self.loader, self.max_steps = model, loader, max_steps
+        self.approve = approve
         self.thread_id = uuid.uuid4().hex
         self.running = True
         self.last_trace: list[dict[str, Any]] | None = None
@@ -217,9 +234,9 @@ class ChatSession:
         self._stop.clear()
         try:
             with self._sigint_stops():
-                for mode, chunk in agent.stream(
-                    question, config, stream_mode=["custom", "updates", "values"]
-                ):
+                modes = ["custom", "updates", "values"]
+                ask = partial(ask_approval, console=self.console, read=self._read)
+                for mode, chunk in stream_approving(agent, question, config, modes, ask):
                     if mode == "values":
                         final = chunk
                     elif mode == "custom" and chunk.get("type") == "token":
@@ -431,6 +448,11 @@ class ChatSession:
         self.model.close()
         self.checkpointer.conn.close()
 
+    def _read(self, prompt: str) -> str:
+        """A reply to an approval question (the tokens of the turn end first)."""
+        self.console.print(prompt, end="", markup=False)
+        return input()
+
     def _config(self) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.thread_id}}
 
@@ -449,6 +471,7 @@ class ChatSession:
                     tools=[self.available[n] for n in self.enabled],
                     max_steps=self.max_steps,
                     checkpointer=self.checkpointer,
+                    approve=self.approve,
                 )
         return self._agents[self.agent_name]
 

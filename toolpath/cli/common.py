@@ -136,3 +136,83 @@ def all_of(text: str, choices: Sequence[str], what: str) -> list[str]:
 def fmt(value: Any) -> str:
     """A table cell: one decimal for numbers, ``-`` for anything missing."""
     return f"{value:.1f}" if isinstance(value, int | float) else "-"
+
+
+APPROVE_HELP = (
+    "Tool calls that wait for your decision: never, always, or comma-separated tool names. "
+    "Each shows in a panel and asks [y]es / [e]dit / [n]o."
+)
+
+
+def approve_setting(text: str) -> Any:
+    """``--approve``'s value as an agent's ``approve=`` (never, always, or a set of names)."""
+    value = text.strip().lower()
+    if value in ("never", "always"):
+        return value
+    names = set(split(text))
+    if not names:
+        raise ConfigError("--approve takes never, always, or comma-separated tool names")
+    return names
+
+
+def _read(prompt: str) -> str:
+    """A line from stdin, the prompt on stderr (stdout keeps only the answer)."""
+    err.print(prompt, end="", markup=False)
+    return input()
+
+
+def ask_approval(
+    pending: Mapping[str, Any], console: Console = err, read: Callable[[str], str] = _read
+) -> Any:
+    """Show a paused tool call in a panel and ask what to do; the value to resume with."""
+    import json
+
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    args = json.dumps(pending.get("arguments", {}), ensure_ascii=False)
+    body = f"[bold]{escape(str(pending.get('tool')))}[/] {escape(args)}"
+    if pending.get("reason"):
+        body += f"\n[dim]{escape(str(pending['reason']))}[/]"
+    console.print(Panel(body, title="approve this tool call?", border_style="yellow"))
+    while True:
+        try:
+            answer = read("[y]es / [e]dit / [n]o: ").strip().lower()
+            if answer in ("y", "yes"):
+                return {"action": "approve"}
+            if answer in ("n", "no"):
+                why = read("why (the model sees this; Enter to skip): ").strip()
+                return {"action": "reject", "message": why}
+            if answer in ("e", "edit"):
+                edited = json.loads(read("arguments as a JSON object: "))
+                if isinstance(edited, dict):
+                    return {"action": "edit", "arguments": edited}
+                console.print("[red]the arguments must be a JSON object[/]")
+        except ValueError as exc:
+            console.print(f"[red]not JSON: {escape(str(exc))}[/]")
+        except EOFError:
+            return {"action": "reject", "message": "nobody answered the approval prompt"}
+
+
+def stream_approving(
+    agent: Any,
+    first: Any,
+    config: Any,
+    modes: Sequence[str],
+    ask: Callable[[Mapping[str, Any]], Any] = ask_approval,
+) -> Iterator[tuple[str, Any]]:
+    """``agent.stream`` (``modes`` must include ``updates``) that asks about each paused tool
+    call and resumes the run with the answer, until the run ends."""
+    from langgraph.types import Command
+
+    run_input = first
+    while True:
+        pending = None
+        for mode, chunk in agent.stream(run_input, config, stream_mode=list(modes)):
+            if mode == "updates" and "__interrupt__" in chunk:
+                pending = chunk["__interrupt__"][0].value
+                continue
+            yield mode, chunk
+        if pending is None:
+            return
+        run_input = Command(resume=ask(pending))

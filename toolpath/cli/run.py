@@ -13,7 +13,19 @@ from typing import Annotated, Any
 
 import typer
 
-from toolpath.cli.common import ModelOpt, RoleOpt, err, load, load_each, one_of, out, split
+from toolpath.cli.common import (
+    APPROVE_HELP,
+    ModelOpt,
+    RoleOpt,
+    approve_setting,
+    err,
+    load,
+    load_each,
+    one_of,
+    out,
+    split,
+    stream_approving,
+)
 from toolpath.errors import ConfigError, ToolpathError
 
 
@@ -76,6 +88,7 @@ def run(
         bool, typer.Option("--trace/--no-trace", help="Print each step to stderr.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
+    approve: Annotated[str, typer.Option(help=APPROVE_HELP)] = "never",
 ) -> None:
     """Answer QUESTION with a tool agent and print the answer on stdout.
 
@@ -87,6 +100,7 @@ def run(
     from toolpath.tools import get_tools
 
     toolset: list[Any] = get_tools(split(tools))
+    gate = approve_setting(approve)
     roles = {"planner": planner, "caller": caller, "summarizer": summarizer}
     multi = bool(catalog) or any(roles.values())
     if record is not None and not multi:
@@ -108,13 +122,16 @@ def run(
             retriever=pick,
             demos=chosen_demos,
             max_steps=max_steps,
+            approve=gate,
         )
     else:
         from toolpath.agents.react import tool_agent
 
-        agent = tool_agent(model=load(model), tools=toolset, max_steps=max_steps)
+        agent = tool_agent(model=load(model), tools=toolset, max_steps=max_steps, approve=gate)
     final: dict[str, Any] = {}
-    for mode, chunk in agent.stream(question, stream_mode=["updates", "custom", "values"]):
+    config = {"configurable": {"thread_id": "run"}} if gate != "never" else None
+    modes = ["updates", "custom", "values"]
+    for mode, chunk in stream_approving(agent, question, config, modes):
         if mode == "values":
             final = chunk
         elif mode == "custom" and show_trace and chunk.get("type") == "token":
