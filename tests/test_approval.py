@@ -186,3 +186,27 @@ def test_run_approve_asks_in_a_panel_then_edits_and_rejects(models, scripted):
     assert "The user rejected this call: divides by zero" in json.dumps(
         models["m"].requests[-1].messages
     )
+
+
+def test_costa_waits_before_a_step_and_a_rejection_replans(scripted):
+    from toolpath.agents.costa.agent import costa_agent
+    from toolpath.evals.costa.tasks import generate
+    from toolpath.tools.image.ops import ImageState
+
+    task = generate(1, seed=5, min_subtasks=1, max_subtasks=1)[0]
+    (sub,) = task.subtasks
+    tree = [{"id": "s0", "type": sub.type, "params": sub.params, "parents": []}]
+    agent = costa_agent(scripted([]), approve="always")
+    config = thread("costa")
+    state = agent.invoke(
+        {"request": task.instruction, "context": ImageState(task.image), "tree": tree}, config
+    )
+    (pending,) = state["__interrupt__"]
+    first_tool = pending.value["tool"]
+    assert pending.value["arguments"] == sub.params and "s0" in pending.value["reason"]
+    state = agent.invoke(Command(resume={"action": "reject", "message": "not that one"}), config)
+    (again,) = state["__interrupt__"]  # the search re-planned and asks about the next tool
+    assert state["attempts"][0]["error"].endswith("rejected by the reviewer: not that one")
+    assert state["replans"] == 1 and again.value["tool"] != first_tool  # around the rejected one
+    state = agent.invoke(Command(resume=True), config)
+    assert state["status"] == "done" and task.check(state["context"].image)

@@ -17,12 +17,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
+from toolpath.agents.approval import (
+    Approve,
+    PendingCall,
+    check_approve,
+    needs_approval,
+    parse_decision,
+    pausable,
+)
 from toolpath.agents.base import (
     AgentGraph,
     Status,
@@ -47,8 +56,8 @@ from toolpath.agents.costa.search import (
     uniform_cost,
 )
 from toolpath.agents.costa.table import CostTable
-from toolpath.errors import ConfigError, PlanError
-from toolpath.llm.base import ChatModel, assistant, system, user
+from toolpath.errors import ConfigError, PlanError, ToolError
+from toolpath.llm.base import ChatModel, ToolCall, assistant, system, user
 
 
 class Domain(Protocol):
@@ -113,6 +122,7 @@ class CostaSteps:
     q_threshold: float = 0.8
     max_replans: int = 10
     table_path: str | Path | None = None
+    approve: Approve = None
 
     def build_tree(self, state: CostaState) -> dict[str, Any]:
         request = state["request"]
@@ -149,8 +159,11 @@ class CostaSteps:
         step = state["plan"][len(executed)]
         subtask = next(s for s in state["tree"] if s["id"] == step.subtask_id)
         kind, params, before = subtask["type"], subtask.get("params", {}), state["context"]
+        params, refusal = self._reviewed(step, kind, params)
         start = time.perf_counter()
         try:
+            if refusal is not None:
+                raise ToolError(refusal)
             after = self.domain.run(step.tool, kind, params, before)
             cost = time.perf_counter() - start
             score, ok = self.domain.verify(kind, before, after, params)
@@ -188,6 +201,23 @@ class CostaSteps:
             self.table.save(self.table_path)
         return update
 
+    def _reviewed(
+        self, step: Step, kind: str, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """The step's parameters after a reviewer's decision (``approve``), and the refusal
+        text when it was rejected (a failed step: the search re-plans around the tool)."""
+        call = ToolCall(step.tool, dict(params), step.subtask_id)
+        if not needs_approval(self.approve, call):
+            return params, None
+        reason = f"subtask {step.subtask_id} ({kind}) of the plan"
+        pending = PendingCall(step.tool, dict(params), reason, step.subtask_id)
+        decision = parse_decision(interrupt(asdict(pending)))
+        if decision.action == "reject":
+            return params, "rejected by the reviewer" + (
+                f": {decision.message}" if decision.message else ""
+            )
+        return (decision.arguments or params), None
+
     def after_search(self, state: CostaState) -> str:
         return END if state.get("status") != "running" else "execute"
 
@@ -206,6 +236,7 @@ def costa_agent(
     table_path: str | Path | None = None,
     max_replans: int = 10,
     search: str = "astar",
+    approve: Approve = "never",
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
@@ -216,7 +247,9 @@ def costa_agent(
     ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
     baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
     single-step tool, no search). A ``tree`` already in the input skips the model (on a
-    ``checkpointer``'s thread, a tree left by an earlier run only for the same request)."""
+    ``checkpointer``'s thread, a tree left by an earlier run only for the same request).
+    ``approve``: which tools' steps wait for a human (:mod:`toolpath.agents.approval`; an
+    edit replaces the step's parameters, a rejection fails the step and re-plans)."""
     check_alpha(alpha, q_threshold)
     if search not in SEARCHES:
         raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
@@ -235,13 +268,14 @@ def costa_agent(
         q_threshold=q_threshold,
         max_replans=max_replans,
         table_path=table_path,
+        approve=check_approve(approve),
     )
     g = StateGraph(CostaState).add_sequence([steps.build_tree, steps.search])
     g.add_node(steps.execute)
     g.add_edge(START, "build_tree")
     g.add_conditional_edges("search", steps.after_search, ["execute", END])
     g.add_conditional_edges("execute", steps.after_execute, ["execute", "search", END])
-    compiled = g.compile(checkpointer=_allowing(checkpointer, domain))
+    compiled = g.compile(checkpointer=_allowing(pausable(approve, checkpointer), domain))
     agent = finish(compiled, lambda request: {"request": request})
     agent.table = table  # type: ignore[attr-defined]
     return agent
