@@ -209,3 +209,27 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert "could not start" in res.stderr and "Traceback" not in res.stderr
     bad = cli("mcp", "serve", "--http", "nonsense")
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+
+
+def test_a_server_that_was_down_is_tried_again_later():
+    port = free_port()
+    source = f"mcp+http://127.0.0.1:{port}/mcp"
+    with pytest.raises(CatalogError, match="could not start"):
+        mcp_catalog(source, timeout=10)
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert load_catalog(source).by_name("add").run({"a": 1, "b": 1}) == "2"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

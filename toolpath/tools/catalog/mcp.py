@@ -304,14 +304,15 @@ class McpServer:
             try:
                 async with asyncio.timeout(START_TIMEOUT):
                     self._client = await asyncio.shield(ready)
-            except TimeoutError:
+            except TimeoutError:  # a failed start is not sticky: the next use tries again
                 await self._shutdown()
-                self._dead = f"it did not start within {START_TIMEOUT:g}s"
-                raise ToolError(self._death_note()) from None
+                why = f"it did not start within {START_TIMEOUT:g}s"
+                raise ToolError(self._death_note(why)) from None
             except Exception as exc:
                 await self._shutdown()
-                self._dead = f"it could not start ({_first_line(exc)})"
-                raise ToolError(self._death_note()) from None
+                raise ToolError(
+                    self._death_note(f"it could not start ({_first_line(exc)})")
+                ) from None
             return self._client
 
     async def _hold(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
@@ -353,12 +354,12 @@ class McpServer:
         except BaseException:
             holder.cancel()
 
-    def _death_note(self) -> str:
+    def _death_note(self, why: str = "") -> str:
         self._stderr.flush()
         self._stderr.seek(0)
         tail = [line.strip() for line in self._stderr.read().splitlines() if line.strip()][-3:]
         self._stderr.seek(0, 2)
-        why = self._dead or "its connection closed"
+        why = why or self._dead or "its connection closed"
         return f"MCP server {self.source} is unavailable: {why}" + (
             f"; its stderr ends: {' | '.join(tail)}" if tail else ""
         )
