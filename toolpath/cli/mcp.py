@@ -142,8 +142,8 @@ def mcp_server(model: Any = "local", *, catalog: list[str] | None = None, top_k:
         from toolpath.agents.costa.agent import costa_agent
         from toolpath.tools.image.ops import ImageState, load_image, save_image
 
-        agent = costa_agent(model=await agents.model())
         state = {"request": instruction, "context": ImageState(load_image(image_path))}
+        agent = costa_agent(model=await agents.model())
         final = await agents.run(agent, state, ctx)
         done = final.get("status") == "done"
         if done:
