@@ -266,3 +266,23 @@ async def test_embedded_model_drives_a_real_page(
     assert acts and all(t["tokens_out"] > 0 for t in acts)
     # constrained decoding: every reply was a usable tool call
     assert not any("error" in t for t in acts), state["history"]
+
+
+@browser
+async def test_an_action_waits_for_approval_and_a_rejection_is_shown(env: WebEnv) -> None:
+    from langgraph.types import Command
+
+    await env.reset("miniwob/click-button", seed=5)
+    model = ScriptedModel(replies=[click_asked_button, click_asked_button])
+    agent = web_agent(model, approve={"click"})
+    config: Any = {"configurable": {"env": env, "thread_id": "approve-5"}}
+    paused = await agent.ainvoke("", config)
+    (pending,) = paused["__interrupt__"]
+    assert pending.value["tool"] == "click" and isinstance(pending.value["arguments"]["ref"], int)
+    assert not (await env.status()).done  # nothing was clicked yet
+    reject = {"action": "reject", "message": "look again"}
+    paused = await agent.ainvoke(Command(resume=reject), config)
+    assert "The user rejected this call: look again" in paused["history"][-1]
+    assert not (await env.status()).done
+    state = await agent.ainvoke(Command(resume=True), config)
+    assert state["status"] == "done" and state["success"] and state["steps"] == 2
