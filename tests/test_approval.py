@@ -210,3 +210,28 @@ def test_costa_waits_before_a_step_and_a_rejection_replans(scripted):
     assert state["replans"] == 1 and again.value["tool"] != first_tool  # around the rejected one
     state = agent.invoke(Command(resume=True), config)
     assert state["status"] == "done" and task.check(state["context"].image)
+
+
+def test_alpha_umi_edit_and_reject(scripted):
+    planner = scripted(["Compute. Next: caller", "Again. Next: caller", "Next: conclusion"])
+    caller = scripted(
+        [
+            'Action: calculator\nAction Input: {"expression": "6 * 7"}',
+            'Action: calculator\nAction Input: {"expression": "1 / 0"}',
+        ]
+    )
+    agent = alpha_umi_agent(
+        tools=[calculator],
+        planner=planner,
+        caller=caller,
+        summarizer=scripted(["ok"]),
+        approve={"calculator"},
+    )
+    agent.invoke("What is 6 * 8?", thread("ue"))
+    edit = {"action": "edit", "arguments": {"expression": "6 * 8"}}
+    agent.invoke(Command(resume=edit), thread("ue"))
+    done = agent.invoke(Command(resume=False), thread("ue"))
+    observations = [t["value"] for t in done["conversation"] if t["from"] == "observation"]
+    assert observations[0] == "48"
+    assert observations[1].startswith("Error: The user rejected this call.")
+    assert done["answer"] == "ok"
