@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from toolpath.errors import CatalogError, ToolError
-from toolpath.tools.catalog import load_catalog, load_catalogs
-from toolpath.tools.catalog.mcp import McpText, connect, mcp_catalog
+from toolpath.tools.catalog import McpText, load_catalog, load_catalogs, mcp_catalog, mcp_connection
 
 pytest.importorskip("mcp")
 
@@ -94,7 +93,7 @@ def test_images_and_structured_content_are_kept(catalog):
 
 
 def test_resources_and_prompts_are_readable():
-    server = connect(STDIO)
+    server = mcp_connection(STDIO)
     (resource,) = server.resources()
     assert str(resource.uri) == "notes://readme"
     assert "the answer is 42" in server.read_resource("notes://readme")
@@ -150,7 +149,7 @@ def test_streamable_http(http_server):
     tools = load_catalog(http_server)
     assert "add" in tools
     assert tools.by_name("add").run({"a": 20, "b": 22}) == "42"
-    assert "the answer is 42" in connect(http_server).read_resource("notes://readme")
+    assert "the answer is 42" in mcp_connection(http_server).read_resource("notes://readme")
 
 
 def test_two_servers_with_the_same_tool_names_get_prefixes(http_server):

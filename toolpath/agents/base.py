@@ -35,14 +35,16 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
 from toolpath.agents.approval import Approve, review
+from toolpath.agents.budget import Budget, Meter
 from toolpath.errors import ToolError
 from toolpath.llm.base import ChatModel, Completion, Message, ToolCall, collect
 from toolpath.tools.base import Tool, run_blocking
 
-Status = Literal["running", "done", "gave_up", "step_limit", "failed"]
+Status = Literal["running", "done", "gave_up", "step_limit", "failed", "budget_exhausted"]
 """How a run stands: ``running`` until it ends ``done`` (it has its answer or result),
-``gave_up`` (the agent decided it cannot), ``step_limit`` (out of steps or rounds) or
-``failed`` (repairs exhausted, or a step that cannot go on)."""
+``gave_up`` (the agent decided it cannot), ``step_limit`` (out of steps or rounds),
+``failed`` (repairs exhausted, or a step that cannot go on) or ``budget_exhausted`` (a
+:class:`~toolpath.agents.budget.Budget` limit was reached; ``reason`` says which)."""
 
 
 class TraceRecord(TypedDict, total=False):
@@ -68,6 +70,7 @@ class AgentGraph(CompiledStateGraph):
 
     make_input: Callable[[str], dict[str, Any]]
     on_close: Callable[[], None] | None
+    budget: Budget | None = None
 
     def close(self) -> None:
         """Release what the agent holds of its own (for example a code kernel)."""
@@ -89,23 +92,95 @@ class AgentGraph(CompiledStateGraph):
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         config = self._flag_tokens(config, kwargs)
-        return super().stream(self._coerce(input), config, **kwargs)
+        if getattr(self, "budget", None) is None or kwargs.get("version") == "v2":
+            return super().stream(self._coerce(input), config, **kwargs)
+        asked = self._metered_modes(kwargs)
+        return self._metered(super().stream(self._coerce(input), config, **kwargs), asked, kwargs)
 
     def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         config = self._flag_tokens(config, kwargs)
-        return super().astream(self._coerce(input), config, **kwargs)
+        if getattr(self, "budget", None) is None or kwargs.get("version") == "v2":
+            return super().astream(self._coerce(input), config, **kwargs)
+        asked = self._metered_modes(kwargs)
+        inner = super().astream(self._coerce(input), config, **kwargs)
+        return self._ametered(inner, asked, kwargs)
+
+    # -- budgets (toolpath.agents.budget): the run stops at the step that reaches a limit ------
+
+    def _metered_modes(self, kwargs: dict[str, Any]) -> Any:
+        """The stream modes the caller asked for; ``kwargs`` then asks for them plus values."""
+        asked = kwargs.get("stream_mode") or self.stream_mode
+        listed = [asked] if isinstance(asked, str) else list(asked)
+        kwargs["stream_mode"] = [*listed, *(["values"] if "values" not in listed else [])]
+        return asked
+
+    def _metered(self, inner: Iterator[Any], asked: Any, kwargs: dict[str, Any]) -> Iterator[Any]:
+        assert self.budget is not None
+        meter, subgraphs = Meter(self.budget), bool(kwargs.get("subgraphs"))
+        try:
+            for chunk in inner:
+                out, stop = _metered_chunk(chunk, asked, subgraphs, meter)
+                yield from out
+                if stop:
+                    return
+        finally:
+            inner.close()  # type: ignore[attr-defined]
+
+    async def _ametered(
+        self, inner: AsyncIterator[Any], asked: Any, kwargs: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        assert self.budget is not None
+        meter, subgraphs = Meter(self.budget), bool(kwargs.get("subgraphs"))
+        try:
+            async for chunk in inner:
+                out, stop = _metered_chunk(chunk, asked, subgraphs, meter)
+                for item in out:
+                    yield item
+                if stop:
+                    return
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]
+
+
+def _metered_chunk(chunk: Any, asked: Any, subgraphs: bool, meter: Meter) -> tuple[list[Any], bool]:
+    """What the caller sees of one chunk of a metered stream (asked for ``asked`` modes; the
+    inner stream had values added), and whether the run must stop at this step."""
+    namespace, (mode, payload) = (chunk[0], chunk[1:]) if subgraphs else ((), chunk)
+    listed = [asked] if isinstance(asked, str) else list(asked)
+
+    def shaped(m: str, p: Any) -> Any:
+        item = p if isinstance(asked, str) else (m, p)
+        return (
+            ((namespace, item) if isinstance(asked, str) else (namespace, m, p))
+            if subgraphs
+            else item
+        )
+
+    reason = meter.over(payload) if mode == "values" and not namespace else None
+    if reason is None:
+        return ([shaped(mode, payload)] if mode in listed else []), False
+    stopped = {**payload, "status": "budget_exhausted", "reason": reason}
+    if "values" in listed:
+        return [shaped("values", stopped)], True
+    if "updates" in listed:
+        note = {"status": "budget_exhausted", "reason": reason}
+        return [shaped("updates", {"budget": note})], True
+    return [], True
 
 
 def finish(
     compiled: CompiledStateGraph,
     make_input: Callable[[str], dict[str, Any]],
     on_close: Callable[[], None] | None = None,
+    budget: Budget | None = None,
 ) -> AgentGraph:
-    """Turn LangGraph's compiled graph into an :class:`AgentGraph` in place."""
+    """Turn LangGraph's compiled graph into an :class:`AgentGraph` in place; ``budget`` limits
+    each of its runs (:mod:`toolpath.agents.budget`)."""
     compiled.__class__ = AgentGraph
     assert isinstance(compiled, AgentGraph)
     compiled.make_input = make_input
     compiled.on_close = on_close
+    compiled.budget = budget
     return compiled
 
 

@@ -40,6 +40,7 @@ from toolpath.agents.base import (
     model_record,
     tokens_wanted,
 )
+from toolpath.agents.budget import Budget
 from toolpath.agents.toolcall import (
     REPAIR_NOTE,
     TOOL_ERROR,
@@ -82,6 +83,7 @@ def tool_agent(
     max_tokens: int = 512,
     check_fit: float | None = None,
     approve: Approve = "never",
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the single-model tool agent as a compiled LangGraph graph.
@@ -94,7 +96,8 @@ def tool_agent(
     ``answer``, ``status``, ``messages`` and a ``trace`` of timed steps.
     ``check_fit``: decline a request whose calls fail the fit check at this threshold (see
     :attr:`~toolpath.agents.toolcall.DecideOptions.check_fit`; default off).
-    ``approve``: which calls wait for a human decision (:mod:`toolpath.agents.approval`).
+    ``approve``: which calls wait for a human decision (:mod:`toolpath.agents.approval`);
+    ``budget``: limits on the run (:mod:`toolpath.agents.budget`).
     """
     model, tools = model_first("tool_agent", model, tools)
     steps = ToolSteps(
@@ -119,7 +122,7 @@ def tool_agent(
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
     g.add_conditional_edges("tools", after_tools, ["model", END])
     compiled = g.compile(checkpointer=pausable(approve, checkpointer))
-    return finish(compiled, lambda q: {"messages": [user(q)]})
+    return finish(compiled, lambda q: {"messages": [user(q)]}, budget=budget)
 
 
 @dataclass

@@ -216,3 +216,43 @@ def stream_approving(
         if pending is None:
             return
         run_input = Command(resume=ask(pending))
+
+
+MaxTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens-total", help="Stop the run once its model calls used this many tokens.", min=1
+    ),
+]
+MaxSecondsOpt = Annotated[
+    float | None,
+    typer.Option("--max-seconds", help="Stop the run after this many seconds.", min=0.001),
+]
+MaxUsdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-usd",
+        help="Stop the run once it cost this many US dollars (local models: $0).",
+        min=0.0,
+    ),
+]
+PricesOpt = Annotated[
+    str | None,
+    typer.Option(
+        help='Price table for --max-usd: JSON or TOML {"MODEL": {"input": USD_PER_M, "output": USD_PER_M}}.'
+    ),
+]
+
+
+def budget_of(
+    tokens: int | None, seconds: float | None, usd: float | None, prices: str | None
+) -> Any:
+    """The :class:`~toolpath.agents.budget.Budget` the budget options ask for (None: none)."""
+    from toolpath.agents.budget import Budget, Prices
+
+    if prices is not None and usd is None:
+        raise ConfigError("--prices prices the runs for --max-usd: add --max-usd")
+    if tokens is None and seconds is None and usd is None:
+        return None
+    table = Prices.load(prices) if prices else Prices()
+    return Budget(tokens=tokens, seconds=seconds, usd=usd, prices=table)

@@ -15,9 +15,14 @@ import typer
 
 from toolpath.cli.common import (
     APPROVE_HELP,
+    MaxSecondsOpt,
+    MaxTokensOpt,
+    MaxUsdOpt,
     ModelOpt,
+    PricesOpt,
     RoleOpt,
     approve_setting,
+    budget_of,
     err,
     load,
     load_each,
@@ -89,6 +94,10 @@ def run(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
     approve: Annotated[str, typer.Option(help=APPROVE_HELP)] = "never",
+    max_tokens_total: MaxTokensOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    max_usd: MaxUsdOpt = None,
+    prices: PricesOpt = None,
 ) -> None:
     """Answer QUESTION with a tool agent and print the answer on stdout.
 
@@ -101,6 +110,7 @@ def run(
 
     toolset: list[Any] = get_tools(split(tools))
     gate = approve_setting(approve)
+    limits = budget_of(max_tokens_total, max_seconds, max_usd, prices)
     roles = {"planner": planner, "caller": caller, "summarizer": summarizer}
     multi = bool(catalog) or any(roles.values())
     if record is not None and not multi:
@@ -123,11 +133,14 @@ def run(
             demos=chosen_demos,
             max_steps=max_steps,
             approve=gate,
+            budget=limits,
         )
     else:
         from toolpath.agents.react import tool_agent
 
-        agent = tool_agent(model=load(model), tools=toolset, max_steps=max_steps, approve=gate)
+        agent = tool_agent(
+            model=load(model), tools=toolset, max_steps=max_steps, approve=gate, budget=limits
+        )
     final: dict[str, Any] = {}
     config = {"configurable": {"thread_id": "run"}} if gate != "never" else None
     modes = ["updates", "custom", "values"]
@@ -142,6 +155,8 @@ def run(
         _record(record, final, toolset)
     if as_json:
         out.print_json(json.dumps(final, default=str))
+    elif final.get("status") == "budget_exhausted":
+        raise ToolpathError(f"the run stopped at its budget ({final.get('reason')})")
     elif final.get("answer") is not None:
         typer.echo(final["answer"])
     else:

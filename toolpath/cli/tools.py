@@ -72,11 +72,11 @@ def _mcp_extras(source: str) -> None:
     """The resources and prompts of an MCP source, as two small tables (none: nothing)."""
     from rich.table import Table
 
-    from toolpath.tools.catalog.mcp import connect, is_mcp_source
+    from toolpath.tools.catalog.mcp import is_mcp_source, mcp_connection
 
     if not is_mcp_source(source):
         return
-    server = connect(source)
+    server = mcp_connection(source)
     resources: list[Any] = server.resources()
     prompts: list[Any] = server.prompts()
     label = server.name or server.source

@@ -74,6 +74,7 @@ from toolpath.agents.base import (
     model_record,
     tool_record,
 )
+from toolpath.agents.budget import Budget
 from toolpath.errors import ConfigError
 from toolpath.llm.base import ChatModel, Message, user
 from toolpath.tools.base import Tool, as_tools
@@ -156,6 +157,7 @@ def alpha_umi_agent(
     caller_json: bool = False,
     planner_json: bool = False,
     approve: Approve = "never",
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
@@ -166,7 +168,8 @@ def alpha_umi_agent(
     planner turns, ``max_empty`` retries of an empty planner reply. For JSON-mode models,
     ``caller_json``/``planner_json`` constrain the caller to one call and the planner to a
     thought, then its Next tag (:mod:`~toolpath.agents.alpha_umi.constrained`). ``approve``:
-    which calls wait for a human (:mod:`toolpath.agents.approval`). Invoke with a question or
+    which calls wait for a human (:mod:`toolpath.agents.approval`); ``budget``: run limits
+    (:mod:`toolpath.agents.budget`). Invoke with a question or
     ``{"conversation": [{"from": "user", "value": ...}]}``.
     """
     model, tools = model_first("alpha_umi_agent", model, tools)
@@ -198,7 +201,7 @@ def alpha_umi_agent(
     g.add_edge("tool", "planner")
     g.add_edge("summarizer", END)
     compiled = g.compile(checkpointer=pausable(approve, checkpointer))
-    return finish(compiled, task_input, on_close=partial(close_all, owned))
+    return finish(compiled, task_input, partial(close_all, owned), budget)
 
 
 def task_input(question: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from toolpath.agents.base import (
     model_record,
     tool_record,
 )
+from toolpath.agents.budget import Budget
 from toolpath.agents.costa.search import (
     Search,
     Step,
@@ -237,6 +238,7 @@ def costa_agent(
     max_replans: int = 10,
     search: str = "astar",
     approve: Approve = "never",
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the CoSTA* agent. Invoke it with ``{"request": ..., "context": <input>}`` (for the
@@ -276,7 +278,7 @@ def costa_agent(
     g.add_conditional_edges("search", steps.after_search, ["execute", END])
     g.add_conditional_edges("execute", steps.after_execute, ["execute", "search", END])
     compiled = g.compile(checkpointer=_allowing(pausable(approve, checkpointer), domain))
-    agent = finish(compiled, lambda request: {"request": request})
+    agent = finish(compiled, lambda request: {"request": request}, budget=budget)
     agent.table = table  # type: ignore[attr-defined]
     return agent
 

@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, tool_record
+from toolpath.agents.budget import Budget
 from toolpath.agents.math.answers import extract_answer, extract_boxed
 from toolpath.agents.math.common import CODE_STOP, MathState, MathSteps, extract_code, initial_state
 from toolpath.agents.math.prompts import math_demos, prompt
@@ -117,6 +118,7 @@ def pot_agent(
     demos: int = 0,
     code_timeout: float = 15.0,
     max_tokens: int = 512,
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Program of thought: one program, executed once; its last printed line is the answer.
@@ -132,7 +134,7 @@ def pot_agent(
     g.add_edge(START, "write_code")
     g.add_edge("run_code", END)
     compiled = g.compile(checkpointer=checkpointer)
-    return finish(compiled, initial_state, on_close=steps.kernels.close)
+    return finish(compiled, initial_state, steps.kernels.close, budget)
 
 
 def cot_agent(
@@ -141,6 +143,7 @@ def cot_agent(
     demos: int = 0,
     max_tokens: int = 512,
     temperature: float = 0.0,
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Chain of thought: reasoning in text ending with ``\\boxed{}``; no code is run.
@@ -152,4 +155,4 @@ def cot_agent(
     g = StateGraph(MathState).add_sequence([steps.reason])
     g.add_edge(START, "reason")
     g.add_edge("reason", END)
-    return finish(g.compile(checkpointer=checkpointer), initial_state)
+    return finish(g.compile(checkpointer=checkpointer), initial_state, budget=budget)

@@ -29,6 +29,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from toolpath.agents.base import AgentGraph, as_model, finish, tool_record
+from toolpath.agents.budget import Budget
 from toolpath.agents.math.answers import extract_answer, extract_boxed
 from toolpath.agents.math.baselines import PROBLEM, last_printed, pot_prefix
 from toolpath.agents.math.common import (
@@ -179,6 +180,7 @@ def math_agent(
     temperature: float = 0.7,
     parallel: int = 2,
     confidence: float = 0.95,
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the DotaMath agent. ``max_rounds`` bounds the program runs per problem (ToRA: 4);
@@ -201,14 +203,14 @@ def math_agent(
     ``vote``; ``messages`` is the winning trajectory.
     """
     llm = as_model(model)
-    options = {
+    options: dict[str, Any] = {
         "max_tokens": max_tokens,
         "code_timeout": code_timeout,
         "max_rounds": max_rounds,
         "recheck": recheck,
     }
     if samples == 1:
-        return _single(llm, demos, checkpointer=checkpointer, **options)
+        return _single(llm, demos, checkpointer=checkpointer, budget=budget, **options)
     from toolpath.agents.math.baselines import cot_agent
     from toolpath.agents.math.vote import voting_agent
 
@@ -223,12 +225,18 @@ def math_agent(
         mixed=mixed,
         parallel=parallel,
         confidence=confidence,
+        budget=budget,
         checkpointer=checkpointer,
     )
 
 
 def _single(
-    model: ChatModel, demos: int, *, checkpointer: Any = None, **options: Any
+    model: ChatModel,
+    demos: int,
+    *,
+    checkpointer: Any = None,
+    budget: Budget | None = None,
+    **options: Any,
 ) -> AgentGraph:
     """One DotaMath trajectory per run (``options``: :class:`DotaMath`'s fields)."""
     # The first turn is PoT's (zero-shot: a program that plans in its comments), so DotaMath
@@ -244,7 +252,7 @@ def _single(
     g.add_conditional_edges("recheck", steps.after_fix, ["run_code", END])
     g.add_edge("conclude", END)
     compiled = g.compile(checkpointer=checkpointer)
-    return finish(compiled, initial_state, on_close=steps.kernels.close)
+    return finish(compiled, initial_state, steps.kernels.close, budget)
 
 
 def _program_or_answer(text: str) -> dict[str, Any]:

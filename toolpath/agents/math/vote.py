@@ -42,6 +42,7 @@ from toolpath.agents.base import (
     finish,
     tokens,
 )
+from toolpath.agents.budget import Budget
 from toolpath.agents.math.answers import normalize
 from toolpath.errors import ConfigError
 from toolpath.llm.base import Message
@@ -247,6 +248,7 @@ def voting_agent(
     mixed: bool,
     parallel: int,
     confidence: float = 1.0,
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """The sampling agent over single-trajectory graphs (built by ``math_agent``)."""
@@ -267,4 +269,5 @@ def voting_agent(
             agent.close()
         pool.close()
 
-    return finish(g.compile(checkpointer=checkpointer), initial_vote_state, on_close=close)
+    compiled = g.compile(checkpointer=checkpointer)
+    return finish(compiled, initial_vote_state, on_close=close, budget=budget)

@@ -44,6 +44,7 @@ from toolpath.agents.base import (
     model_record,
     tokens_wanted,
 )
+from toolpath.agents.budget import Budget
 from toolpath.agents.toolcall import decide
 from toolpath.errors import BrowserError, ConfigError
 from toolpath.llm.base import ChatModel, user
@@ -199,6 +200,7 @@ def web_agent(
     history_lines: int = 12,
     html: bool = False,
     approve: Approve = "never",
+    budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
     """Build the web agent as a compiled LangGraph graph.
@@ -229,7 +231,7 @@ def web_agent(
     g.add_conditional_edges("act", after_act, ["execute", "observe"])
     g.add_edge("execute", "observe")
     compiled = g.compile(checkpointer=pausable(approve, checkpointer))
-    return finish(compiled, lambda q: {"instruction": q})
+    return finish(compiled, lambda q: {"instruction": q}, budget=budget)
 
 
 @dataclass

@@ -123,7 +123,7 @@ _SERVERS: dict[str, McpServer] = {}
 _SERVERS_LOCK = threading.Lock()
 
 
-def connect(source: str, *, timeout: float = MCP_TIMEOUT) -> McpServer:
+def mcp_connection(source: str, *, timeout: float = MCP_TIMEOUT) -> McpServer:
     """The process's shared connection to the server ``source`` names (not started yet)."""
     key = source.strip()
     with _SERVERS_LOCK:
@@ -408,7 +408,7 @@ def mcp_catalog(source: str, *, timeout: float = MCP_TIMEOUT) -> Catalog:
     :attr:`Catalog.skipped`; one whose name OpenAI rejects is renamed (see :class:`Catalog`).
     """
     _require_sdk()
-    server = connect(source, timeout=timeout)
+    server = mcp_connection(source, timeout=timeout)
     try:
         listed = server.tools()
     except ToolError as exc:

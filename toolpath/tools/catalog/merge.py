@@ -42,11 +42,11 @@ def load_catalogs(sources: Sequence[str]) -> Catalog:
 
 def source_label(source: str) -> str:
     """A short name for a catalog source: an MCP server's own name, else its file's stem."""
-    from toolpath.tools.catalog.mcp import connect, is_mcp_source
+    from toolpath.tools.catalog.mcp import is_mcp_source, mcp_connection
 
     text = source.strip()
     if is_mcp_source(text):
-        server = connect(text)
+        server = mcp_connection(text)
         if server.name:
             return server.name
         text = text.split("://", 1)[-1].split()[-1] if "://" in text else text.split()[-1]
