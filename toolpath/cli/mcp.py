@@ -103,11 +103,13 @@ def mcp_server(model: Any = "local", *, catalog: list[str] | None = None, top_k:
 
         Args:
             problem: The problem, in words.
-            samples: Trajectories to vote over (1: one greedy run).
+            samples: Trajectories to vote over, 1 to 16 (1: one greedy run).
         """
         from toolpath.agents.math.dotamath import math_agent
 
-        agent = math_agent(model=await agents.model(), samples=max(1, samples))
+        if not 1 <= samples <= 16:
+            raise ValueError(f"samples must be from 1 to 16, not {samples}")
+        agent = math_agent(model=await agents.model(), samples=samples)
         try:
             final = await agents.run(agent, problem, ctx)
         finally:
