@@ -147,7 +147,19 @@ def test_run_help_names_the_roles():
 
 # --- in process: the app's shape, every documented command line, the builder `run` picks ------
 
-VERBS = ["run", "solve", "chat", "costa", "eval", "export", "web", "index", "models"]
+VERBS = [
+    "run",
+    "solve",
+    "chat",
+    "costa",
+    "eval",
+    "export",
+    "web",
+    "index",
+    "tools",
+    "mcp",
+    "models",
+]
 COMMANDS = [
     ["run"],
     ["solve"],
@@ -157,6 +169,8 @@ COMMANDS = [
     ["models", "pull"],
     ["models", "path"],
     ["index", "build"],
+    ["tools", "list"],
+    ["mcp", "serve"],
     ["export", "sft"],
     ["web", "generate"],
     *(

@@ -156,7 +156,8 @@ def _metered_chunk(chunk: Any, asked: Any, subgraphs: bool, meter: Meter) -> tup
             else item
         )
 
-    reason = meter.over(payload) if mode == "values" and not namespace else None
+    running = isinstance(payload, Mapping) and payload.get("status", "running") == "running"
+    reason = meter.over(payload) if mode == "values" and not namespace and running else None
     if reason is None:
         return ([shaped(mode, payload)] if mode in listed else []), False
     stopped = {**payload, "status": "budget_exhausted", "reason": reason}

@@ -48,9 +48,9 @@ def serve(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Tools run_tools retrieves per task.", min=1)] = 6,
 ) -> None:
-    """Serve the math, tool and CoSTA* agents as MCP tools, on stdio (the default) or HTTP.
+    """Serve the math, tool and CoSTA* agents as MCP tools.
 
-    Example client configuration: command `toolpath`, arguments `mcp serve --model local`.
+    Over stdio by default, or Streamable HTTP with --http. Example client configuration: command `toolpath`, arguments `mcp serve --model local`.
     Nothing but the protocol is written to stdout; the model loads at the first tool call.
     """
     server = mcp_server(model, catalog=catalog, top_k=top_k)

@@ -33,9 +33,9 @@ def tools_list(
         bool, typer.Option("--json", help="Print the tools as OpenAI tool specs (JSON).")
     ] = False,
 ) -> None:
-    """Print every tool of the catalogs: name, one-line description and where it comes from.
+    """Print the tools of the catalogs: name, description and source.
 
-    Tools that two sources both name get the source's name as a prefix. For MCP servers the
+    Each tool gets its name, a one-line description and where it comes from. Tools that two sources both name get the source's name as a prefix. For MCP servers the
     resources and prompts they offer are listed too (not with --json). Skipped entries are
     counted on stderr, with the reason for the first few.
     """

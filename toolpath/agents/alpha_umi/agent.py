@@ -160,18 +160,13 @@ def alpha_umi_agent(
     budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
-    """Build the α-UMi multi-LLM tool agent as a compiled LangGraph graph.
-
-    Roles not given run on ``model`` (ChatModels or specs; equal specs load one model).
-    ``tools``: Tools, functions or a Catalog; with a ``retriever`` its top ``k_tools`` reach the
-    prompts. ``demos``: a ``DemoSelector`` or ``{"task", "calls"}`` dicts. ``max_steps`` caps
-    planner turns, ``max_empty`` retries of an empty planner reply. For JSON-mode models,
-    ``caller_json``/``planner_json`` constrain the caller to one call and the planner to a
-    thought, then its Next tag (:mod:`~toolpath.agents.alpha_umi.constrained`). ``approve``:
-    which calls wait for a human (:mod:`toolpath.agents.approval`); ``budget``: run limits
-    (:mod:`toolpath.agents.budget`). Invoke with a question or
-    ``{"conversation": [{"from": "user", "value": ...}]}``.
-    """
+    """Build the α-UMi multi-LLM tool agent. Roles not given run on ``model`` (equal specs
+    load one model); with a ``retriever``, its top ``k_tools`` of ``tools`` reach the prompts;
+    ``demos`` is a DemoSelector or ``{"task", "calls"}`` dicts; ``max_steps`` caps planner
+    turns, ``max_empty`` retries of an empty planner reply; ``caller_json``/``planner_json``
+    constrain JSON-mode models (:mod:`~toolpath.agents.alpha_umi.constrained`); ``approve``
+    and ``budget`` as for every agent. Invoke with a question or
+    ``{"conversation": [{"from": "user", "value": ...}]}``."""
     model, tools = model_first("alpha_umi_agent", model, tools)
     positive(max_steps=max_steps, k_tools=k_tools)
     roles, owned = role_models(model, planner=planner, caller=caller, summarizer=summarizer)

@@ -186,9 +186,7 @@ def math_agent(
     """Build the DotaMath agent. ``max_rounds`` bounds the program runs per problem (ToRA: 4);
     ``recheck`` adds a turn that re-reads the problem against the printed answer; ``demos``
     puts PoT's worked programs before the problem (zero-shot by default: the first turn is
-    :func:`~toolpath.agents.math.baselines.pot_agent`'s).
-
-    Invoke it with the problem text; the result state has ``answer``, ``status`` (``done``;
+    :func:`~toolpath.agents.math.baselines.pot_agent`'s). Invoke it with the problem text; the result state has ``answer``, ``status`` (``done``;
     ``failed`` without an answer, ``step_limit`` when the rounds ran out without one),
     ``messages`` (the trajectory), ``rounds`` and a timed ``trace``. Pass a kernel per run with
     ``config={"configurable": {"kernel": k}}`` to run problems concurrently. On a
