@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from localserver import free_port, listening
 
 from toolpath.errors import CatalogError, ToolError
 from toolpath.tools.catalog import McpText, load_catalog, load_catalogs, mcp_catalog, mcp_connection
@@ -29,34 +29,15 @@ def catalog():
     return load_catalog(STDIO)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def http_command(port: int) -> list[str]:
+    return [sys.executable, str(SERVER), "http", str(port)]
 
 
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
     """The test server on Streamable HTTP, 127.0.0.1; yields its catalog source."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, "the HTTP MCP server exited"
-                time.sleep(0.2)
+    with listening(http_command) as port:
         yield f"mcp+http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_stdio_tools_carry_the_servers_schemas(catalog):
@@ -215,20 +196,5 @@ def test_a_server_that_was_down_is_tried_again_later():
     source = f"mcp+http://127.0.0.1:{port}/mcp"
     with pytest.raises(CatalogError, match="could not start"):
         mcp_catalog(source, timeout=10)
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with listening(http_command, port):
         assert load_catalog(source).by_name("add").run({"a": 1, "b": 1}) == "2"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

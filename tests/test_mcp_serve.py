@@ -98,28 +98,12 @@ def test_a_real_stdio_server_with_the_embedded_model(local_model_path, tmp_path)
 def test_serve_over_streamable_http(tmp_path):
     """``toolpath mcp serve --http``: a real process on 127.0.0.1, reached by the SDK client
     (no model is loaded: listing and a failing call need none)."""
-    import socket
-    import subprocess
-    import time
+    from localserver import listening
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolpath.cli", "mcp", "serve", "--http", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
+    def serve(port: int) -> list[str]:
+        return [sys.executable, "-m", "toolpath.cli", "mcp", "serve", "--http", f"127.0.0.1:{port}"]
+
+    with listening(serve) as port:
         url = f"http://127.0.0.1:{port}/mcp"
 
         async def go() -> tuple[list[str], Any]:
@@ -132,8 +116,5 @@ def test_serve_over_streamable_http(tmp_path):
                 return names, result
 
         names, result = asyncio.run(go())
-        assert names == ["solve_math", "run_tools", "costa_edit_image"]
-        assert result.is_error and "none.png" in result.content[0].text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert names == ["solve_math", "run_tools", "costa_edit_image"]
+    assert result.is_error and "none.png" in result.content[0].text
