@@ -6,7 +6,8 @@
 1. The single-model tool agent runs on the scripted model (which answers in microseconds)
    with the real calculator tool. One step is one model node plus its tool node; the time
    of a step is measured between consecutive model updates in ``agent.stream``. Goal: p50
-   at most 2 ms.
+   at most 2 ms, with tracing off; then again with OpenTelemetry tracing on (JSONL), to show
+   what it costs.
 2. The embedded model generates the same reply through toolpath's ``LocalModel.complete``
    (HTTP to llama.cpp's server via the openai client) and through raw xllamacpp
    (``Server.handle_chat_completions`` in process, on the same server). Goal: toolpath at
@@ -21,6 +22,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,26 @@ def step_overhead(episodes: int, steps: int) -> list[float]:
                     samples.append(now - last)
                 last = now
     return samples
+
+
+def traced_steps(episodes: int, steps: int) -> dict[str, float]:
+    """The step overhead again with tracing on, into a JSONL file (what ``toolpath eval``
+    writes), without and with content (prompts, completions, tool arguments)."""
+    from toolpath import tracing
+
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, content in (("traced", False), ("traced_content", True)):
+            with tracing.tracing(Path(tmp) / f"{label}.jsonl", content=content):
+                samples = sorted(step_overhead(episodes, steps))
+            p50 = statistics.median(samples) * 1e3
+            p99 = samples[int(0.99 * (len(samples) - 1))] * 1e3
+            print(
+                f"  with tracing on ({'with' if content else 'without'} content, JSONL): "
+                f"p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+            )
+            figures.update({f"{label}_p50_ms": p50, f"{label}_p99_ms": p99})
+    return figures
 
 
 def tokens_per_second(model_name: str, rounds: int, max_tokens: int) -> tuple[float, float]:
@@ -123,6 +145,7 @@ def main() -> None:
         f"over {len(samples)} steps (goal: p50 <= 2 ms)"
     )
     report.update(step_p50_ms=p50, step_p99_ms=p99, steps=len(samples))
+    report.update(traced_steps(args.episodes, args.steps))
     if not args.skip_model:
         ours, raw = tokens_per_second(args.model, args.rounds, args.max_tokens)
         print(

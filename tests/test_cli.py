@@ -158,6 +158,7 @@ VERBS = [
     "index",
     "tools",
     "mcp",
+    "trace",
     "models",
 ]
 COMMANDS = [
@@ -171,6 +172,7 @@ COMMANDS = [
     ["index", "build"],
     ["tools", "list"],
     ["mcp", "serve"],
+    ["trace", "view"],
     ["export", "sft"],
     ["web", "generate"],
     *(

@@ -34,6 +34,7 @@ from typing import Any, Literal, TypedDict
 from langgraph.config import get_config, get_stream_writer
 from langgraph.graph.state import CompiledStateGraph
 
+from toolpath import tracing
 from toolpath.agents.approval import Approve, review
 from toolpath.agents.budget import Budget, Meter
 from toolpath.errors import ToolError
@@ -91,14 +92,33 @@ class AgentGraph(CompiledStateGraph):
         return {**(config or {}), "configurable": conf}
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
-        config = self._flag_tokens(config, kwargs)
+        config, traced = self._flag_tokens(config, kwargs), tracing.active()
+        if traced is None:
+            return self._stream(input, config, kwargs)
+        from toolpath.tracing.graph import traced_run
+
+        return traced_run(
+            traced.tracer, self.name, config, lambda c: self._stream(input, c, kwargs)
+        )
+
+    def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        config, traced = self._flag_tokens(config, kwargs), tracing.active()
+        if traced is None:
+            return self._astream(input, config, kwargs)
+        from toolpath.tracing.graph import atraced_run
+
+        run = atraced_run(
+            traced.tracer, self.name, config, lambda c: self._astream(input, c, kwargs)
+        )
+        return run
+
+    def _stream(self, input: Any, config: Any, kwargs: dict[str, Any]) -> Iterator[Any]:
         if getattr(self, "budget", None) is None or kwargs.get("version") == "v2":
             return super().stream(self._coerce(input), config, **kwargs)
         asked = self._metered_modes(kwargs)
         return self._metered(super().stream(self._coerce(input), config, **kwargs), asked, kwargs)
 
-    def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        config = self._flag_tokens(config, kwargs)
+    def _astream(self, input: Any, config: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         if getattr(self, "budget", None) is None or kwargs.get("version") == "v2":
             return super().astream(self._coerce(input), config, **kwargs)
         asked = self._metered_modes(kwargs)
@@ -350,11 +370,13 @@ def _prepare(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> ToolOutcome |
     return call_id, name, args, tool
 
 
-def _finish(call: tuple[Any, ...], start: float, result: str | ToolError) -> ToolOutcome:
+def _finish(call: tuple[Any, ...], start: float, result: str | ToolError, span: Any) -> ToolOutcome:
     call_id, name, args, _ = call
     seconds = time.perf_counter() - start
     if isinstance(result, ToolError):
+        tracing.tool_result(span, None, str(result))
         return ToolOutcome(call_id, name, args, False, "", str(result), seconds)
+    tracing.tool_result(span, result, None)
     return ToolOutcome(call_id, name, args, True, result, None, seconds)
 
 
@@ -362,12 +384,13 @@ async def _execute_one(raw: Mapping[str, Any], tools: Mapping[str, Tool]) -> Too
     call = _prepare(raw, tools)
     if isinstance(call, ToolOutcome):
         return call
-    start = time.perf_counter()
-    try:
-        result: str | ToolError = await call[3].arun(call[2])
-    except ToolError as exc:
-        result = exc
-    return _finish(call, start, result)
+    with tracing.tool_span(call[1], call[0], call[2]) as span:
+        start = time.perf_counter()
+        try:
+            result: str | ToolError = await call[3].arun(call[2])
+        except ToolError as exc:
+            result = exc
+        return _finish(call, start, result, span)
 
 
 async def aexecute_calls(
@@ -406,12 +429,13 @@ def execute_calls(
     call = _prepare(calls[0], tools)
     if isinstance(call, ToolOutcome):
         return [call]
-    start = time.perf_counter()
-    try:
-        result: str | ToolError = call[3].run(call[2])
-    except ToolError as exc:
-        result = exc
-    return [_finish(call, start, result)]
+    with tracing.tool_span(call[1], call[0], call[2]) as span:
+        start = time.perf_counter()
+        try:
+            result: str | ToolError = call[3].run(call[2])
+        except ToolError as exc:
+            result = exc
+        return [_finish(call, start, result, span)]
 
 
 def _reviewed(

@@ -121,7 +121,7 @@ def tool_agent(
     g.add_edge("start", "model")
     g.add_conditional_edges("model", after_model, ["tools", "model", END])
     g.add_conditional_edges("tools", after_tools, ["model", END])
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="tool_agent")
     return finish(compiled, lambda q: {"messages": [user(q)]}, budget=budget)
 
 

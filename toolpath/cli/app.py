@@ -17,6 +17,7 @@ web        CompWoB pages (``eval compwob``, ``eval miniwob``)     :mod:`.web`
 index      a catalog's embedding index (``eval retrieval``)       :mod:`.retrieval`
 tools      the tools of any catalog source                        :mod:`.tools`
 mcp        toolpath's agents as an MCP server                     :mod:`.mcp`
+trace      draw a run's trace (``--trace-to`` traces any verb)    :mod:`.trace`
 models     the embedded model cache                               :mod:`.models`
 =========  =====================================================  ===================
 
@@ -30,10 +31,23 @@ import sys
 
 import typer
 
-from toolpath.cli import alpha_umi, bfcl, chat, costa, math, mcp, models, retrieval, run, tools, web
+from toolpath.cli import (
+    alpha_umi,
+    bfcl,
+    chat,
+    costa,
+    math,
+    mcp,
+    models,
+    retrieval,
+    run,
+    tools,
+    trace,
+    web,
+)
 from toolpath.errors import ToolpathError
 
-VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, tools, mcp, models)
+VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, tools, mcp, trace, models)
 """The verb modules, in the order ``toolpath --help`` lists their verbs (Typer lists the
 single commands first, then the groups: ``eval``, ``export``, ``web``, ``index``, ``models``)."""
 
@@ -82,4 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         show()
         return int(getattr(exc, "exit_code", 2))
+    finally:
+        _end_tracing()
     return 0
+
+
+def _end_tracing() -> None:
+    """Flush and close what ``--trace-to`` opened, and restore the eval defaults."""
+    from toolpath import tracing
+    from toolpath.evals.traces import configure
+
+    tracing.disable()
+    configure()

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict, Unpack
 
+from toolpath import tracing
 from toolpath.errors import ConfigError, MissingDependencyError
+from toolpath.evals.records import (
+    Appender,
+    Record,
+    load_records,
+    rewrite_records,
+    scan_records,
+)
+from toolpath.evals.traces import TRACE_FILE, VIEW_FILE, traced_run
 
 log = logging.getLogger(__name__)
-
-Record = dict[str, Any]
-"""One JSONL line. ``run_one`` returns it (with ``"id"``); the harness adds ``"method"``,
-``"seconds"``, ``"error"`` (``None`` or ``"ExcType: message"``) and ``"scores"``."""
 
 
 @dataclass
@@ -71,6 +75,8 @@ class RunOptions(TypedDict, total=False):
     progress: bool
     episode_timeout: float | None
     retry_errors: bool
+    trace: bool
+    model: str | None
 
 
 @dataclass
@@ -80,100 +86,6 @@ class RunResult:
     out_dir: Path
     records: list[Record]
     summary: dict[str, Any]
-
-
-# --------------------------------------------------------------------------- JSONL files
-
-
-def scan_records(path: Path, *, repair: bool) -> list[Record]:
-    """Parse a results file; with ``repair``, truncate a torn (unterminated) last line.
-
-    A last line without its newline was cut off by a kill mid-write, unless it parses as a
-    complete record, in which case it is kept (and, with ``repair``, terminated).
-    """
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    records: list[Record] = []
-    end = data.rfind(b"\n") + 1  # bytes up to and including the last newline
-    for lineno, raw in enumerate(data[:end].splitlines(), start=1):
-        if not raw.strip():
-            continue
-        rec = _parse(raw)
-        if rec is None:
-            log.warning("%s: line %d is not a valid record; skipped", path, lineno)
-        else:
-            records.append(rec)
-    tail = data[end:]
-    rec = _parse(tail) if tail.strip() else None
-    if rec is not None:
-        records.append(rec)
-    elif tail.strip():
-        log.warning("%s: dropping a torn last line (%d bytes)", path, len(tail))
-    if repair and tail:
-        with path.open("r+b") as f:
-            if rec is None:
-                f.truncate(end)
-            else:
-                f.seek(0, os.SEEK_END)
-                f.write(b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-    return records
-
-
-def _parse(raw: bytes) -> Record | None:
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        return None
-    return obj if isinstance(obj, dict) and "id" in obj else None
-
-
-def load_records(path: Path) -> list[Record]:
-    """Every complete record in a results file, skipping a torn last line (file untouched)."""
-    return scan_records(Path(path), repair=False)
-
-
-def _dump(record: Record) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-
-
-def rewrite_records(path: Path, records: list[Record]) -> None:
-    """Atomically replace ``path`` with ``records``."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as f:
-        f.writelines(_dump(r) for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-class Appender:
-    """Appends records one line at a time: write, flush, fsync, under a lock.
-
-    The write runs in a thread, so an fsync (milliseconds) never stalls the event loop and
-    the other episodes; the thread lock keeps lines whole, even when the caller is cancelled.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("ab")
-        self._lock = threading.Lock()
-
-    def _write(self, line: bytes) -> None:
-        with self._lock:
-            if self._file.closed:
-                return
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-
-    async def append(self, record: Record) -> None:
-        await asyncio.to_thread(self._write, _dump(record))
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
 
 
 # --------------------------------------------------------------------------- running
@@ -203,7 +115,8 @@ async def run_episode(
     deadline = asyncio.timeout(timeout)
     try:
         async with deadline:
-            result = await task.run_one(example, agent)
+            with tracing.episode(example.id, method):
+                result = await task.run_one(example, agent)
         if not isinstance(result, dict):
             raise TypeError(f"run_one returned {type(result).__name__}, not a dict")
         record: Record = dict(result)
@@ -387,6 +300,8 @@ async def run_eval(
     progress: bool = True,
     episode_timeout: float | None = None,
     retry_errors: bool = False,
+    trace: bool = True,
+    model: str | None = None,
 ) -> RunResult:
     """Run ``task`` on ``examples`` with ``agent``, durably, resuming what is on disk.
 
@@ -396,7 +311,9 @@ async def run_eval(
     a timeout in one episode is recorded as its ``error`` (scores zero) and the run goes on.
     Afterwards ``summary.json``, ``summary.md`` and ``plot.png`` are written for every
     method in ``out_dir``. On interruption the finished records are already on disk and the
-    exception propagates.
+    exception propagates. ``model`` (the spec the agent runs on) is kept in each record, so
+    the summary can price its tokens. With ``trace`` (and OpenTelemetry installed) the episodes are also
+    traced into ``out_dir/trace.jsonl``, drawn as ``trace.html`` (:mod:`toolpath.evals.traces`).
     """
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
@@ -407,10 +324,12 @@ async def run_eval(
 
     async def one(example: Example) -> None:
         async with semaphore:
-            await recorder.save(await run_episode(task, example, agent, method, episode_timeout))
+            record = await run_episode(task, example, agent, method, episode_timeout)
+            await recorder.save({**record, "model": model} if model else record)
 
     try:
-        await gather_all([asyncio.create_task(one(ex)) for ex in run.todo])
+        with traced_run(run.out_dir, trace):
+            await gather_all([asyncio.create_task(one(ex)) for ex in run.todo])
     finally:
         recorder.close()
     return finish_run(task, run, recorder.new)
@@ -485,15 +404,36 @@ def _method_summary(task: TaskFamily, records: list[Record]) -> dict[str, Any]:
     ]
     seconds = [float(r["seconds"]) for r in records if isinstance(r.get("seconds"), int | float)]
     used = [float(r["samples_used"]) for r in records if isinstance(r.get("samples_used"), int)]
+    costs = [_usd(r) for r in records]
+    priced = [c for c in costs if c is not None]
     return {
         "n": n,
         "errors": sum(1 for r in records if r.get("error")),
         "scores": scores,
         "tokens": _mean(tokens),
+        "tokens_total": int(sum(tokens)),
+        "usd": round(sum(priced) / len(priced), 6) if len(priced) == n else None,
+        "usd_total": round(sum(priced), 6) if len(priced) == n else None,
         "seconds": _mean(seconds),
         "tool_rounds": _mean(rounds),
         **({"samples": _mean(used)} if used else {}),
     }
+
+
+def _usd(record: Record) -> float | None:
+    """What a record's tokens cost on its ``model`` (``None``: no model or no price known)."""
+    usage, model = record.get("tokens"), record.get("model")
+    if not isinstance(usage, dict) or not isinstance(model, str):
+        return None
+    from toolpath.agents.budget import Prices
+
+    split = [usage.get(k) for k in ("prompt", "completion")]
+    if not all(isinstance(v, int | float) for v in split):
+        return None
+    try:
+        return Prices().usd(model, int(split[0]), int(split[1]))  # type: ignore[arg-type]
+    except ConfigError:
+        return None
 
 
 def _fmt(value: Any) -> str:
@@ -512,6 +452,8 @@ def summarize(out_dir: Path, task: TaskFamily) -> dict[str, Any]:
     out_dir = Path(out_dir)
     methods: dict[str, Any] = {}
     for path in sorted(out_dir.glob("*.jsonl")):
+        if path.name == TRACE_FILE:
+            continue
         records = list({r["id"]: r for r in load_records(path)}.values())
         if records:
             methods[path.stem] = _method_summary(task, records)
@@ -521,15 +463,20 @@ def summarize(out_dir: Path, task: TaskFamily) -> dict[str, Any]:
     summary = {"task": task.name, "score_keys": keys, "methods": methods}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
-    head = ["method", "n", "errors", *(f"{k} %" for k in keys), "tokens", "seconds", "tool rounds"]
+    head = ["method", "n", "errors", *(f"{k} %" for k in keys), "tokens", "tokens total"]
+    head += ["USD", "USD total", "seconds", "tool rounds"]
     voted = any("samples" in m for m in methods.values())
     head += ["samples"] if voted else []
     lines = [f"# {task.name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in methods.items():
         cells = [name, m["n"], m["errors"], *(m["scores"].get(k) for k in keys)]
-        cells += [m["tokens"], m["seconds"], m["tool_rounds"]]
+        cells += [m["tokens"], m.get("tokens_total"), m.get("usd"), m.get("usd_total")]
+        cells += [m["seconds"], m["tool_rounds"]]
         cells += [m.get("samples")] if voted else []
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    lines += ["", "tokens, USD: per episode (USD total: all episodes; –: no price known)."]
+    if (out_dir / VIEW_FILE).exists():
+        lines += [f"Every episode's trace: [{VIEW_FILE}]({VIEW_FILE})."]
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 

@@ -128,6 +128,8 @@ async def run_eval_ray(
     address: str | None = None,
     max_retries: int = 3,
     worker_options: dict[str, Any] | None = None,
+    trace: bool = False,
+    model: str | None = None,
 ) -> RunResult:
     """:func:`~toolpath.evals.harness.run_eval` on ``num_workers`` Ray workers.
 
@@ -135,7 +137,8 @@ async def run_eval_ray(
     are pickled to the workers. ``address`` connects to a running cluster (``"auto"``, or
     ``ray://host:10001``); without it, and when Ray is not initialized yet, a local instance
     is started for the run and stopped after it. ``worker_options`` go to the actors'
-    ``.options()`` (e.g. ``{"num_gpus": 1}``, or ``{"runtime_env": {...}}``).
+    ``.options()`` (e.g. ``{"num_gpus": 1}``, or ``{"runtime_env": {...}}``). ``model`` is kept
+    in each record as there; ``trace`` is not supported yet (the workers are other processes).
     """
     if num_workers < 1 or concurrency < 1 or max_retries < 0:
         raise ConfigError("num_workers and concurrency must be >= 1, max_retries >= 0")
@@ -157,8 +160,12 @@ async def run_eval_ray(
                     for _ in range(num_workers)
                 ]
                 await _started(workers)
+
+            async def save(record: Any) -> None:
+                await recorder.save({**record, "model": model} if model else record)
+
             left = await _drive(
-                ray, workers, run.todo, concurrency, max_retries, task, method, recorder.save
+                ray, workers, run.todo, concurrency, max_retries, task, method, save
             )
             if left:
                 raise BackendError(

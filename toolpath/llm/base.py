@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self, TypedDict, Unpack, runtime_checkable
 
 from toolpath.errors import BackendError
+from toolpath.llm.traced import instrument
 
 Message = dict[str, Any]
 """One chat message in the OpenAI format."""
@@ -252,10 +253,17 @@ class ChatModelBase:
     """
 
     name: str = "model"
+    provider: str = ""
+    """What serves the model, as traces name it (``gen_ai.provider.name``; default: the class)."""
     tool_mode: ToolMode = "json"
     logprobs: bool = False
     """Whether ``top_logprobs=k`` gets :attr:`Completion.top_logprobs` back (what a fit check
     needs before toolpath asks for one)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each backend's model calls open a span when tracing is on (:mod:`toolpath.tracing`)."""
+        super().__init_subclass__(**kwargs)
+        instrument(cls)
 
     def complete(
         self, messages: Sequence[Message], **options: Unpack[GenerateOptions]

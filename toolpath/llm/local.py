@@ -68,6 +68,8 @@ class LocalModel(ChatModelBase):
     options (:class:`~toolpath.llm.openai_compat.OpenAIOptions`, ``extra_body`` included).
     """
 
+    provider = "llama.cpp"
+
     tool_mode: ToolMode = "json"
     logprobs = True  # llama.cpp's server returns them
 

@@ -207,6 +207,8 @@ class OpenAICompatModel(ChatModelBase):
     plus one when a server rejects ``stream_options``).
     """
 
+    provider = "openai"
+
     logprobs = True  # the OpenAI API, vLLM and llama.cpp servers return them
 
     def __init__(

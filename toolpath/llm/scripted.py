@@ -63,6 +63,8 @@ class ScriptedModel(ChatModelBase):
     Token usage is counted as whitespace-separated words, which is deterministic.
     """
 
+    provider = "scripted"
+
     replies: list[Reply] = field(default_factory=list)
     name: str = "scripted"
     tool_mode: ToolMode = "json"

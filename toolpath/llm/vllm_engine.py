@@ -177,6 +177,8 @@ class VLLMModel(ChatModelBase):
     engine loop); the engine shuts down when the last of them is closed.
     """
 
+    provider = "vllm"
+
     def __init__(
         self,
         model: str,

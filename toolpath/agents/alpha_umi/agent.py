@@ -195,7 +195,7 @@ def alpha_umi_agent(
     g.add_edge("caller", "tool")
     g.add_edge("tool", "planner")
     g.add_edge("summarizer", END)
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="alpha_umi")
     return finish(compiled, task_input, partial(close_all, owned), budget)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
+from toolpath import tracing
 from toolpath.agents.approval import (
     Approve,
     PendingCall,
@@ -162,16 +163,19 @@ class CostaSteps:
         kind, params, before = subtask["type"], subtask.get("params", {}), state["context"]
         params, refusal = self._reviewed(step, kind, params)
         start = time.perf_counter()
-        try:
-            if refusal is not None:
-                raise ToolError(refusal)
-            after = self.domain.run(step.tool, kind, params, before)
-            cost = time.perf_counter() - start
-            score, ok = self.domain.verify(kind, before, after, params)
-            error = None
-        except Exception as exc:  # a crashing tool is a failed step, never the end of the run
-            after, cost, score, ok = before, time.perf_counter() - start, 0.0, False
-            error = f"{type(exc).__name__}: {exc}"
+        with tracing.tool_span(step.tool, step.subtask_id, params) as span:
+            try:
+                if refusal is not None:
+                    raise ToolError(refusal)
+                after = self.domain.run(step.tool, kind, params, before)
+                cost = time.perf_counter() - start
+                score, ok = self.domain.verify(kind, before, after, params)
+                error = None
+            except Exception as exc:  # a crashing tool is a failed step, never the end of the run
+                after, cost, score, ok = before, time.perf_counter() - start, 0.0, False
+                error = f"{type(exc).__name__}: {exc}"
+            failed = error or (None if ok else f"the {kind} check failed (quality {score:.2f})")
+            tracing.tool_result(span, None, failed)
         attempt = {
             "subtask": step.subtask_id,
             "type": kind,
@@ -277,7 +281,9 @@ def costa_agent(
     g.add_edge(START, "build_tree")
     g.add_conditional_edges("search", steps.after_search, ["execute", END])
     g.add_conditional_edges("execute", steps.after_execute, ["execute", "search", END])
-    compiled = g.compile(checkpointer=_allowing(pausable(approve, checkpointer), domain))
+    compiled = g.compile(
+        checkpointer=_allowing(pausable(approve, checkpointer), domain), name="costa"
+    )
     agent = finish(compiled, lambda request: {"request": request}, budget=budget)
     agent.table = table  # type: ignore[attr-defined]
     return agent

@@ -133,7 +133,7 @@ def pot_agent(
     g = StateGraph(MathState).add_sequence([steps.write_code, steps.run_code])
     g.add_edge(START, "write_code")
     g.add_edge("run_code", END)
-    compiled = g.compile(checkpointer=checkpointer)
+    compiled = g.compile(checkpointer=checkpointer, name="pot")
     return finish(compiled, initial_state, steps.kernels.close, budget)
 
 
@@ -155,4 +155,4 @@ def cot_agent(
     g = StateGraph(MathState).add_sequence([steps.reason])
     g.add_edge(START, "reason")
     g.add_edge("reason", END)
-    return finish(g.compile(checkpointer=checkpointer), initial_state, budget=budget)
+    return finish(g.compile(checkpointer=checkpointer, name="cot"), initial_state, budget=budget)

@@ -249,7 +249,7 @@ def _single(
     g.add_conditional_edges("reflect", steps.after_fix, ["run_code", "conclude", END])
     g.add_conditional_edges("recheck", steps.after_fix, ["run_code", END])
     g.add_edge("conclude", END)
-    compiled = g.compile(checkpointer=checkpointer)
+    compiled = g.compile(checkpointer=checkpointer, name="dotamath")
     return finish(compiled, initial_state, steps.kernels.close, budget)
 
 

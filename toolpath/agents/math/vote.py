@@ -269,5 +269,5 @@ def voting_agent(
             agent.close()
         pool.close()
 
-    compiled = g.compile(checkpointer=checkpointer)
+    compiled = g.compile(checkpointer=checkpointer, name="math_vote")
     return finish(compiled, initial_vote_state, on_close=close, budget=budget)

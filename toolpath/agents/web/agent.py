@@ -230,7 +230,7 @@ def web_agent(
     g.add_conditional_edges("observe", after_observe, ["act", END])
     g.add_conditional_edges("act", after_act, ["execute", "observe"])
     g.add_edge("execute", "observe")
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer))
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="web")
     return finish(compiled, lambda q: {"instruction": q}, budget=budget)
 
 
