@@ -203,6 +203,8 @@ DOCUMENTED = [  # README.md and docs/api.md
     "eval gsm8k --method dotamath,pot,cot --model local --limit 100 --out runs/gsm8k",
     "eval math500 --method dotamath,pot,cot --model local --limit 50 --out runs/math500",
     "eval gsm8k-train --limit 10",
+    "trace view runs/gsm8k",
+    "trace view runs/trace.jsonl --out page.html --open",
     "eval gsm8k --endpoints http://10.0.0.1:8000/v1,http://10.0.0.2:8000/v1 "
     "--model Qwen/Qwen2.5-7B-Instruct --concurrency 32",
     "eval gsm8k --executor ray --ray-address auto --workers 8 --endpoints http://a/v1",
