@@ -118,6 +118,26 @@ def test_backend_error_prints_one_line_and_the_chat_goes_on(chat):
     assert roles == ["system", "user", "assistant", "user"]
 
 
+def test_a_budget_stops_an_answer_and_the_chat_goes_on(chat):
+    from toolpath.agents.budget import Budget
+
+    c = chat(
+        [
+            call("calculator", expression="1 + 1"),
+            call("calculator", expression="2 + 2"),
+            final("4"),
+        ],
+        budget=Budget(tool_calls=1),
+    )
+    text = c("add things")
+    assert "stopped: the budget ran out (tool_calls: 1 used of 1)" in text
+    assert "4" in c("and now?")  # the stopped turn was closed: the next one runs
+    roles = [m["role"] for m in c.model.requests[-1].messages]
+    assert roles[-2:] == ["assistant", "user"] and "budget ran out" in str(
+        c.model.requests[-1].messages[-2]["content"]
+    )
+
+
 def test_tools_list_enable_disable(chat):
     c = chat([final("plain"), final("with tools")])
     assert re.search(r"✓\s+calculator\s+enabled", c("/tools"))

@@ -247,10 +247,12 @@ class CalculatorTask:
         return {"correct": float(record["answer"] == str(int(record["id"][1:]) * 7))}
 
 
-@pytest.mark.parametrize("model", ["local", "openai:gpt-4o-mini"])
+@pytest.mark.parametrize("model", ["local", "openai:gpt-4o-mini", "instance"])
 async def test_an_eval_run_writes_its_trace_and_prices_its_tokens(
-    tmp_path: Path, model: str
+    tmp_path: Path, model: Any
 ) -> None:
+    if model == "instance":  # a ChatModel: kept as provider:name, and local costs $0
+        model = ScriptedModel([], name="qwen2.5-coder-1.5b")
     task = CalculatorTask()
     result = await run_eval(
         task, task.load(), None, out_dir=tmp_path, method="tools", progress=False, model=model
@@ -268,7 +270,7 @@ async def test_an_eval_run_writes_its_trace_and_prices_its_tokens(
     assert tools["scores"]["correct"] == 100.0
     total = sum(r["tokens"]["prompt"] + r["tokens"]["completion"] for r in result.records)
     assert tools["tokens_total"] == total
-    if model == "local":
+    if model != "openai:gpt-4o-mini":
         assert tools["usd"] == 0.0 and tools["usd_total"] == 0.0
     else:  # gpt-4o-mini: $0.15 / $0.60 per million input / output tokens
         cost = sum(

@@ -32,7 +32,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "o4-mini": (1.10, 4.40),
 }
 """USD per million (input, output) tokens, as OpenAI listed them in :data:`PRICES_DATE`."""
-LOCAL = ("local", "scripted", "vllm", "ollama")
+LOCAL = ("local", "scripted", "vllm", "ollama", "llama.cpp")
 """Model name prefixes that run on the user's own machine: they cost $0."""
 
 

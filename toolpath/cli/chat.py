@@ -38,9 +38,14 @@ from rich.text import Text
 from toolpath.cli.chat_view import TurnView, one_line
 from toolpath.cli.common import (
     APPROVE_HELP,
+    MaxSecondsOpt,
+    MaxTokensOpt,
+    MaxUsdOpt,
     ModelOpt,
+    PricesOpt,
     approve_setting,
     ask_approval,
+    budget_of,
     load,
     split,
     stream_approving,
@@ -95,13 +100,17 @@ def chat(
         ),
     ] = None,
     approve: Annotated[str, typer.Option(help=APPROVE_HELP)] = "never",
+    max_tokens_total: MaxTokensOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    max_usd: MaxUsdOpt = None,
+    prices: PricesOpt = None,
 ) -> None:
     """Talk with an agent in a REPL that remembers conversations.
 
     Answers stream, tool calls and code runs show in panels, and the conversation is
     remembered (/save NAME, /load NAME, also after a restart). Enter submits; a line ending
     with \\ continues, Esc+Enter (Alt+Enter) adds a newline; Ctrl-C stops a generation;
-    Ctrl-D exits. /help lists the commands.
+    Ctrl-D exits. /help lists the commands. The --max-* limits apply to each answer.
     """
     from toolpath.tools import get_tools
 
@@ -114,6 +123,7 @@ def chat(
         sessions_db=sessions,
         loader=load,
         approve=approve_setting(approve),
+        budget=budget_of(max_tokens_total, max_seconds, max_usd, prices),
     )
     run_repl(session, history_file)
 
@@ -179,6 +189,7 @@ class ChatSession:
         loader: Callable[[str], ChatModel] | None = None,
         max_steps: int = 8,
         approve: Any = "never",
+        budget: Any = None,
     ) -> None:
         from toolpath.agents.base import sqlite_checkpointer
         from toolpath.tools import BUILTIN_TOOLS
@@ -193,7 +204,7 @@ class ChatSession:
         self.index_path = self.sessions_db.with_name(self.sessions_db.stem + "_names.json")
         self.checkpointer = sqlite_checkpointer(self.sessions_db)
         self.model, self.loader, self.max_steps = model, loader, max_steps
-        self.approve = approve
+        self.approve, self.budget = approve, budget
         self.thread_id = uuid.uuid4().hex
         self.running = True
         self.last_trace: list[dict[str, Any]] | None = None
@@ -253,9 +264,12 @@ class ChatSession:
             self._close_run("(failed)")
         else:
             view.end_line()
-            answer = final.get("answer")
-            if answer is None:
-                self.say(f"no answer (status: {final.get('status')})", style="yellow")
+            answer, status = final.get("answer"), final.get("status")
+            if status == "budget_exhausted":
+                self.say(f"stopped: the budget ran out ({final.get('reason')})", style="yellow")
+                self._close_run("(stopped: the budget ran out)")
+            elif answer is None:
+                self.say(f"no answer (status: {status})", style="yellow")
             elif math:
                 self.say(f"answer: {answer}", style="bold")
             elif not view.answer_shown:
@@ -462,7 +476,7 @@ class ChatSession:
             if self.agent_name == "math":
                 from toolpath.agents.math.dotamath import math_agent
 
-                self._agents["math"] = math_agent(model=model)
+                self._agents["math"] = math_agent(model=model, budget=self.budget)
             else:
                 from toolpath.agents.react import tool_agent
 
@@ -472,6 +486,7 @@ class ChatSession:
                     max_steps=self.max_steps,
                     checkpointer=self.checkpointer,
                     approve=self.approve,
+                    budget=self.budget,
                 )
         return self._agents[self.agent_name]
 

@@ -178,6 +178,7 @@ def _run(
                         method=method,
                         concurrency=concurrency,
                         retry_errors=retry_errors,
+                        model=model if agent == "web" else None,
                     )
                     summary = result.summary
                 blocked = len(pool.browser.blocked)

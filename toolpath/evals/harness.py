@@ -76,7 +76,7 @@ class RunOptions(TypedDict, total=False):
     episode_timeout: float | None
     retry_errors: bool
     trace: bool
-    model: str | None
+    model: Any
 
 
 @dataclass
@@ -301,7 +301,7 @@ async def run_eval(
     episode_timeout: float | None = None,
     retry_errors: bool = False,
     trace: bool = True,
-    model: str | None = None,
+    model: Any = None,
 ) -> RunResult:
     """Run ``task`` on ``examples`` with ``agent``, durably, resuming what is on disk.
 
@@ -311,14 +311,16 @@ async def run_eval(
     a timeout in one episode is recorded as its ``error`` (scores zero) and the run goes on.
     Afterwards ``summary.json``, ``summary.md`` and ``plot.png`` are written for every
     method in ``out_dir``. On interruption the finished records are already on disk and the
-    exception propagates. ``model`` (the spec the agent runs on) is kept in each record, so
-    the summary can price its tokens. With ``trace`` (and OpenTelemetry installed) the episodes are also
+    exception propagates. ``model`` (the spec the agent runs on, or its ChatModel) is kept in
+    each record, so the summary can price its tokens. With ``trace`` (and OpenTelemetry installed) the episodes are also
     traced into ``out_dir/trace.jsonl``, drawn as ``trace.html`` (:mod:`toolpath.evals.traces`).
     """
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
     run = plan_run(examples, out_dir=out_dir, method=method, retry_errors=retry_errors)
     ensure_threads(concurrency + 4)
+    if model is not None and not isinstance(model, str):  # a ChatModel: "provider:name"
+        model = f"{getattr(model, 'provider', '') or 'model'}:{getattr(model, 'name', '')}"
     recorder = Recorder(run, method, progress)
     semaphore = asyncio.Semaphore(concurrency)
 

@@ -428,6 +428,7 @@ def run_math_eval(
         "concurrency": concurrency,
         "progress": progress,
         "retry_errors": retry_errors,
+        "model": model,
     }
     factories = [MathAgentFactory(name, model, urls, kernels=concurrency) for name in methods]
     if executor == "ray":

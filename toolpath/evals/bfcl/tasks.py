@@ -244,6 +244,7 @@ async def run_bfcl(
                 out_dir=out_dir / category,
                 method=name,
                 progress=progress,
+                model=model,
             )
     return write_report(out_dir)
 
