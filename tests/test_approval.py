@@ -235,3 +235,23 @@ def test_alpha_umi_edit_and_reject(scripted):
     assert observations[0] == "48"
     assert observations[1].startswith("Error: The user rejected this call.")
     assert done["answer"] == "ok"
+
+
+def test_costa_runs_a_step_with_the_reviewers_edit(scripted):
+    from toolpath.agents.costa.agent import costa_agent
+    from toolpath.evals.costa.tasks import generate
+    from toolpath.tools.image.ops import ImageState
+
+    task = generate(1, seed=0, min_subtasks=1, max_subtasks=1)[0]  # resize to 128 x 128
+    (sub,) = task.subtasks
+    tree = [{"id": "s0", "type": sub.type, "params": sub.params, "parents": []}]
+    agent = costa_agent(scripted([]), approve="always")
+    state = agent.invoke(
+        {"request": task.instruction, "context": ImageState(task.image), "tree": tree},
+        thread("costa-edit"),
+    )
+    assert state["__interrupt__"][0].value["arguments"] == {"width": 128, "height": 128}
+    edit = {"action": "edit", "arguments": {"width": 64, "height": 32}}
+    state = agent.invoke(Command(resume=edit), thread("costa-edit"))
+    assert state["status"] == "done" and state["context"].image.shape[:2] == (32, 64)
+    assert not task.check(state["context"].image)  # what ran is the edit, not the plan's step

@@ -286,3 +286,25 @@ async def test_an_action_waits_for_approval_and_a_rejection_is_shown(env: WebEnv
     assert not (await env.status()).done
     state = await agent.ainvoke(Command(resume=True), config)
     assert state["status"] == "done" and state["success"] and state["steps"] == 2
+
+
+@browser
+async def test_an_edited_action_runs_with_the_reviewers_arguments(env: WebEnv) -> None:
+    from langgraph.types import Command
+
+    await env.reset("miniwob/click-button", seed=5)
+    asked: list[dict[str, Any]] = []
+
+    def click_elsewhere(messages: Sequence[dict[str, Any]]) -> str:
+        right = json.loads(click_asked_button(messages))
+        asked.append(right)
+        return _call("click", ref=int(right["arguments"]["ref"]) + 1000)  # no such element
+
+    agent = web_agent(ScriptedModel(replies=[click_elsewhere]), approve="always")
+    config: Any = {"configurable": {"env": env, "thread_id": "edit-5"}}
+    paused = await agent.ainvoke("", config)
+    (pending,) = paused["__interrupt__"]
+    assert pending.value["arguments"]["ref"] == asked[0]["arguments"]["ref"] + 1000
+    edit = {"action": "edit", "arguments": {"ref": asked[0]["arguments"]["ref"]}}
+    state = await agent.ainvoke(Command(resume=edit), config)
+    assert state["status"] == "done" and state["success"] and state["steps"] == 1
