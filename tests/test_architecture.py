@@ -31,7 +31,8 @@ BUILDERS = {
     "pot_agent": "toolpath.agents.math.baselines",
     "cot_agent": "toolpath.agents.math.baselines",
     "costa_agent": "toolpath.agents.costa.agent",
-    "web_agent": "toolpath.agents.web.agent",
+    "web_agent": "toolpath.agents.web.plan_act",
+    "web_react_agent": "toolpath.agents.web.agent",
 }
 
 

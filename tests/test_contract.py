@@ -177,7 +177,7 @@ def test_costa_agent_checkpoints_and_resumes(tmp_path: Path) -> None:
 
 @pytest.mark.browser
 def test_web_agent_checkpoints_and_resumes(tmp_path: Path) -> None:
-    from toolpath.agents.web.agent import web_agent
+    from toolpath.agents.web import web_agent
     from toolpath.tools.web.browser import Browser, TaskSite
 
     def click_asked(messages: Any) -> str:

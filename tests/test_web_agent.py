@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from toolpath.agents.base import sqlite_checkpointer
-from toolpath.agents.web.agent import WebSteps, web_agent
+from toolpath.agents.web.agent import WebSteps, web_react_agent
 from toolpath.errors import BrowserError, ConfigError, ToolError
 from toolpath.evals.web.compose import generate
 from toolpath.llm.scripted import ScriptedModel
@@ -67,7 +67,7 @@ async def test_agent_acts_until_the_page_ends_the_episode(env: WebEnv) -> None:
     model = ScriptedModel(
         replies=[_call("done"), '{"final_answer": "finished"}', "not json", click_asked_button]
     )
-    state = await web_agent(model=model).ainvoke("", {"configurable": {"env": env}})
+    state = await web_react_agent(model=model).ainvoke("", {"configurable": {"env": env}})
     assert state["status"] == "done" and state["reward"] == 1.0 and state["success"]
     assert state["steps"] == 4 and model.remaining == 0
     history = state["history"]
@@ -112,7 +112,7 @@ async def test_agent_solves_a_composed_task_in_order(env: WebEnv) -> None:
 
     obs = await env.reset("gen/click-button_enter-text", seed=5)
     model = ScriptedModel(replies=[click_asked_button, _call("done"), fill, submit])
-    state = await web_agent(model).ainvoke(obs.instruction, {"configurable": {"env": env}})
+    state = await web_react_agent(model).ainvoke(obs.instruction, {"configurable": {"env": env}})
     assert state["subtasks"] == [
         obs.instruction.split(", and then ")[0] + ".",
         "E" + obs.instruction.split(", and then ")[1][1:],
@@ -128,7 +128,7 @@ async def test_step_cap_stops_the_agent_without_ending_the_episode(env: WebEnv) 
     obs = await env.reset("miniwob/enter-text", seed=1)
     field = next(e for e in obs.shown if e.tag == "input_text")
     model = ScriptedModel(replies=[_call("type", ref=field.ref, text="nope")], cycle=True)
-    state = await web_agent(model, max_steps=3).ainvoke("", {"configurable": {"env": env}})
+    state = await web_react_agent(model, max_steps=3).ainvoke("", {"configurable": {"env": env}})
     assert state["status"] == "step_limit" and state["steps"] == 3
     assert state["reward"] == 0.0 and not state["success"]
     status = await env.status()
@@ -138,7 +138,7 @@ async def test_step_cap_stops_the_agent_without_ending_the_episode(env: WebEnv) 
 @browser
 async def test_agent_streams_tokens_and_updates(env: WebEnv) -> None:
     await env.reset("miniwob/click-button", seed=8)
-    agent = web_agent(ScriptedModel(replies=[click_asked_button]))
+    agent = web_react_agent(ScriptedModel(replies=[click_asked_button]))
     events = [
         (mode, chunk)
         async for mode, chunk in agent.astream(
@@ -153,7 +153,7 @@ async def test_agent_streams_tokens_and_updates(env: WebEnv) -> None:
 
 async def test_agent_needs_a_page() -> None:
     with pytest.raises(ConfigError, match="needs a page"):
-        await web_agent(ScriptedModel(replies=[])).ainvoke("Click on the button.")
+        await web_react_agent(ScriptedModel(replies=[])).ainvoke("Click on the button.")
 
 
 @pytest.mark.parametrize(
@@ -161,14 +161,14 @@ async def test_agent_needs_a_page() -> None:
 )
 async def test_builder_checks_its_options(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match="at least 1"):
-        web_agent(ScriptedModel(replies=[]), **options)
+        web_react_agent(ScriptedModel(replies=[]), **options)
 
 
 @browser
 async def test_runs_are_checkpointed_and_resume(env: WebEnv, tmp_path: Path) -> None:
     await env.reset("miniwob/click-button", seed=4)
     db = tmp_path / "c.db"
-    agent = web_agent(
+    agent = web_react_agent(
         model=ScriptedModel(replies=[click_asked_button]), checkpointer=sqlite_checkpointer(db)
     )
     config: Any = {"configurable": {"env": env, "thread_id": "episode-4"}}
@@ -179,7 +179,7 @@ async def test_runs_are_checkpointed_and_resume(env: WebEnv, tmp_path: Path) -> 
     assert not (await env.status()).done
 
     # another agent on the same database (as another process would) resumes the thread
-    again = web_agent(model=ScriptedModel(replies=[]), checkpointer=sqlite_checkpointer(db))
+    again = web_react_agent(model=ScriptedModel(replies=[]), checkpointer=sqlite_checkpointer(db))
     state = await again.ainvoke(None, config)
     assert state["status"] == "done" and state["success"] and state["steps"] == 1
     assert state["history"][0].startswith("- click(ref=")
@@ -260,7 +260,9 @@ async def test_embedded_model_drives_a_real_page(
     env: WebEnv, local_model: Any, tmp_path: Path
 ) -> None:
     await env.reset("miniwob/click-button", seed=0)
-    state = await web_agent(local_model, max_steps=2).ainvoke("", {"configurable": {"env": env}})
+    state = await web_react_agent(local_model, max_steps=2).ainvoke(
+        "", {"configurable": {"env": env}}
+    )
     assert state["status"] in ("done", "step_limit")
     acts = [t for t in state["trace"] if t["node"] == "act"]
     assert acts and all(t["tokens_out"] > 0 for t in acts)
@@ -274,7 +276,7 @@ async def test_an_action_waits_for_approval_and_a_rejection_is_shown(env: WebEnv
 
     await env.reset("miniwob/click-button", seed=5)
     model = ScriptedModel(replies=[click_asked_button, click_asked_button])
-    agent = web_agent(model, approve={"click"})
+    agent = web_react_agent(model, approve={"click"})
     config: Any = {"configurable": {"env": env, "thread_id": "approve-5"}}
     paused = await agent.ainvoke("", config)
     (pending,) = paused["__interrupt__"]
@@ -300,7 +302,7 @@ async def test_an_edited_action_runs_with_the_reviewers_arguments(env: WebEnv) -
         asked.append(right)
         return _call("click", ref=int(right["arguments"]["ref"]) + 1000)  # no such element
 
-    agent = web_agent(ScriptedModel(replies=[click_elsewhere]), approve="always")
+    agent = web_react_agent(ScriptedModel(replies=[click_elsewhere]), approve="always")
     config: Any = {"configurable": {"env": env, "thread_id": "edit-5"}}
     paused = await agent.ainvoke("", config)
     (pending,) = paused["__interrupt__"]

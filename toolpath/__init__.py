@@ -11,7 +11,8 @@ or torch until a name is used). At the top level:
   LangGraph graph: :func:`tool_agent` (single-model tool calling), :func:`alpha_umi_agent`
   (α-UMi's planner, caller and summarizer), :func:`math_agent` (DotaMath), :func:`pot_agent`
   and :func:`cot_agent` (its baselines), :func:`costa_agent` (CoSTA*) and :func:`web_agent`
-  (CompWoB); :func:`sqlite_checkpointer` makes their runs resumable by thread id;
+  (CompWoB, plan-then-act; :func:`web_react_agent` is its single-loop baseline);
+  :func:`sqlite_checkpointer` makes their runs resumable by thread id;
 - errors: every error toolpath raises derives from :class:`ToolpathError`.
 
 Each area has its own package with a longer list: :mod:`toolpath.llm`, :mod:`toolpath.tools`,
@@ -42,6 +43,7 @@ _WHERE = {
     "cot_agent": "toolpath.agents",
     "costa_agent": "toolpath.agents",
     "web_agent": "toolpath.agents",
+    "web_react_agent": "toolpath.agents",
 }
 """Each name comes from its area's package, which knows the module that defines it."""
 __all__ = sorted(_WHERE)
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from toolpath.agents import sqlite_checkpointer as sqlite_checkpointer
     from toolpath.agents import tool_agent as tool_agent
     from toolpath.agents import web_agent as web_agent
+    from toolpath.agents import web_react_agent as web_react_agent
     from toolpath.errors import ToolError as ToolError
     from toolpath.errors import ToolpathError as ToolpathError
     from toolpath.llm import ChatModel as ChatModel

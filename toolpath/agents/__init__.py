@@ -40,7 +40,8 @@ _WHERE = {
     "pot_agent": "toolpath.agents.math.baselines",
     "cot_agent": "toolpath.agents.math.baselines",
     "costa_agent": "toolpath.agents.costa.agent",
-    "web_agent": "toolpath.agents.web.agent",
+    "web_agent": "toolpath.agents.web.plan_act",
+    "web_react_agent": "toolpath.agents.web.agent",
 }
 __all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
@@ -71,4 +72,5 @@ if TYPE_CHECKING:
     from toolpath.agents.toolcall import Decision as Decision
     from toolpath.agents.toolcall import adecide as adecide
     from toolpath.agents.toolcall import decide as decide
-    from toolpath.agents.web.agent import web_agent as web_agent
+    from toolpath.agents.web.agent import web_react_agent as web_react_agent
+    from toolpath.agents.web.plan_act import web_agent as web_agent

@@ -160,7 +160,7 @@ def _run(
     one_of(agent, AGENTS, "--agent")
     runner: Any = scripted_policy
     if agent == "web":
-        from toolpath.agents.web.agent import web_agent
+        from toolpath.agents.web import web_agent
 
         runner = web_agent(model=load(model), max_steps=max_steps)
 

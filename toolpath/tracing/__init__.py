@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolpath.tracing.viewer import write_viewer
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -48,6 +50,7 @@ __all__ = [
     "tool_result",
     "tool_span",
     "tracing",
+    "write_viewer",
 ]
 
 INSTALL_HINT = "tracing needs OpenTelemetry: pip install 'toolpath[trace]'"

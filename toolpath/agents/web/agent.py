@@ -1,5 +1,5 @@
-"""The CompWoB web agent: split a compositional instruction into ordered subtasks, then act
-on a real page one step at a time.
+"""The single-loop CompWoB web agent (the baseline; :mod:`.plan_act` is the default): split a
+compositional instruction into ordered subtasks, then act on a real page one step at a time.
 
     START -> plan -> observe -> act -> execute -> observe -> ... -> END
 
@@ -172,6 +172,12 @@ class WebState(TypedDict, total=False):
     success: bool
     reason: str | None
     trace: Annotated[list[TraceRecord], operator.add]
+    current: int
+    """Plan-then-act: the index of the subtask being worked on."""
+    mark: int
+    """Plan-then-act: where in ``history`` the current subtask's actions start."""
+    last_action: str
+    last_page: str
 
 
 STEP = """Task: {instruction}
@@ -182,7 +188,7 @@ Page:
 Your next action:"""
 
 
-def _env(config: RunnableConfig | None) -> Any:
+def page_env(config: RunnableConfig | None) -> Any:
     env = ((config or {}).get("configurable") or {}).get("env")
     if env is None:
         raise ConfigError(
@@ -192,7 +198,16 @@ def _env(config: RunnableConfig | None) -> Any:
     return env
 
 
-def web_agent(
+def check_options(max_steps: int | None, max_tokens: int, history_lines: int) -> None:
+    """The web agents' shared option checks."""
+    for name, value in (("max_tokens", max_tokens), ("history_lines", history_lines)):
+        if value < 1:
+            raise ConfigError(f"web_agent: {name} must be at least 1, not {value}")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"web_agent: max_steps must be at least 1 (or None), not {max_steps}")
+
+
+def web_react_agent(
     model: ChatModel | str | None = None,
     *,
     max_steps: int | None = None,
@@ -203,7 +218,8 @@ def web_agent(
     budget: Budget | None = None,
     checkpointer: Any = None,
 ) -> AgentGraph:
-    """Build the web agent as a compiled LangGraph graph.
+    """Build the single-loop web agent (the baseline of the plan-then-act
+    :func:`~toolpath.agents.web.plan_act.web_agent`) as a compiled LangGraph graph.
 
     ``max_steps`` caps the actions (each model turn counts, a rejected reply too); the
     default is ``max(10, 6 * number of subtasks)``. ``html=True`` adds the raw HTML of
@@ -215,11 +231,7 @@ def web_agent(
     ``checkpointer`` saves runs like any other agent's. ``approve``: which actions wait for a
     human (:mod:`toolpath.agents.approval`); resume in the process that holds the page.
     """
-    for name, value in (("max_tokens", max_tokens), ("history_lines", history_lines)):
-        if value < 1:
-            raise ConfigError(f"web_agent: {name} must be at least 1, not {value}")
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError(f"web_agent: max_steps must be at least 1 (or None), not {max_steps}")
+    check_options(max_steps, max_tokens, history_lines)
     steps = WebSteps(as_model(model), max_steps, max_tokens, history_lines, html)
     steps.approve = check_approve(approve)
     g = StateGraph(WebState)
@@ -230,7 +242,7 @@ def web_agent(
     g.add_conditional_edges("observe", after_observe, ["act", END])
     g.add_conditional_edges("act", after_act, ["execute", "observe"])
     g.add_edge("execute", "observe")
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="web")
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="web_react")
     return finish(compiled, lambda q: {"instruction": q}, budget=budget)
 
 
@@ -256,7 +268,7 @@ class WebSteps:
         start = time.perf_counter()
         instruction = (state.get("instruction") or "").strip()
         if not instruction:
-            instruction = (await _env(config).observe()).instruction
+            instruction = (await page_env(config).observe()).instruction
         subtasks = split_instruction(instruction)
         return {
             "instruction": instruction,
@@ -273,7 +285,7 @@ class WebSteps:
     async def observe(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Read the page; end the run when the page ended the episode or at the step cap."""
         start = time.perf_counter()
-        obs = await _env(config).observe(html=self.html)
+        obs = await page_env(config).observe(html=self.html)
         record = TraceRecord(node="observe", seconds=time.perf_counter() - start)
         update: dict[str, Any] = {"observation": obs.text(html=self.html), "trace": [record]}
         if obs.status.done:
@@ -290,7 +302,7 @@ class WebSteps:
     async def act(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Ask the model for the next action; a final answer instead of a tool call is answered
         with whether the page has ended the episode."""
-        env = _env(config)
+        env = page_env(config)
         page = state.get("observation", "").split("\n", 1)
         text = STEP.format(
             instruction=state["instruction"],
@@ -327,16 +339,16 @@ class WebSteps:
             update["failures"] = state.get("failures", 0) + 1
             update["history"] = [f"- (your reply could not be used: {decision.error})"]
         elif decision.final is not None:
-            update["history"] = [f"- done: {_not_finished(await env.status())}"]
+            update["history"] = [f"- done: {not_finished(await env.status())}"]
         return update
 
     async def execute(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Run the chosen action on the page through the shared tool-execution step; ``done``
         only asks the page whether it has ended the episode."""
-        env = _env(config)
+        env = page_env(config)
 
         async def done() -> str:
-            return _not_finished(await env.status())
+            return not_finished(await env.status())
 
         tools = {t.name: t for t in env.tools(env.last)}
         tools["done"] = replace(tools["done"], fn=done)
@@ -366,7 +378,7 @@ def after_act(state: WebState) -> str:
     return "execute" if state["messages"][-1].get("tool_calls") else "observe"
 
 
-def _not_finished(status: Any) -> str:
+def not_finished(status: Any) -> str:
     if status.done:
         return status.describe()
     return (
