@@ -33,6 +33,7 @@ BUILDERS = {
     "costa_agent": "toolpath.agents.costa.agent",
     "web_agent": "toolpath.agents.web.plan_act",
     "web_react_agent": "toolpath.agents.web.agent",
+    "one_step_agent": "toolpath.agents.one_step",
 }
 
 

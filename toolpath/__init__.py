@@ -8,7 +8,8 @@ or torch until a name is used). At the top level:
 - tools: :func:`tool` turns a typed function into a :class:`Tool`; a failing tool raises
   :class:`ToolError`; :func:`load_catalog` reads many tools from a catalog file;
 - agents, one builder per seed system, each taking ``model`` first and returning a compiled
-  LangGraph graph: :func:`tool_agent` (single-model tool calling), :func:`alpha_umi_agent`
+  LangGraph graph: :func:`tool_agent` (single-model tool calling, sequential),
+  :func:`one_step_agent` (TPTU's one-step planning: every call planned first), :func:`alpha_umi_agent`
   (α-UMi's planner, caller and summarizer), :func:`math_agent` (DotaMath), :func:`pot_agent`
   and :func:`cot_agent` (its baselines), :func:`costa_agent` (CoSTA*) and :func:`web_agent`
   (CompWoB, plan-then-act; :func:`web_react_agent` is its single-loop baseline);
@@ -44,6 +45,7 @@ _WHERE = {
     "costa_agent": "toolpath.agents",
     "web_agent": "toolpath.agents",
     "web_react_agent": "toolpath.agents",
+    "one_step_agent": "toolpath.agents",
 }
 """Each name comes from its area's package, which knows the module that defines it."""
 __all__ = sorted(_WHERE)
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from toolpath.agents import tool_agent as tool_agent
     from toolpath.agents import web_agent as web_agent
     from toolpath.agents import web_react_agent as web_react_agent
+    from toolpath.agents import one_step_agent as one_step_agent
     from toolpath.errors import ToolError as ToolError
     from toolpath.errors import ToolpathError as ToolpathError
     from toolpath.llm import ChatModel as ChatModel

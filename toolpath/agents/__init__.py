@@ -3,10 +3,11 @@
 Every builder follows the contract of :mod:`toolpath.agents.base`: ``model`` first, then the
 system's own inputs, everything else keyword-only, ``checkpointer=`` always accepted; a run's
 ``status`` is a :data:`Status` and its ``trace`` a list of :class:`TraceRecord`; tool calls run
-through :func:`execute_calls`. The builders: :func:`tool_agent` (here, in :mod:`.react`) and
+through :func:`execute_calls`. The builders: :func:`tool_agent` (here, in :mod:`.react`: sequential
+planning) and :func:`one_step_agent` (in :mod:`.one_step`: TPTU's one-step planning), and
 one subpackage per seed system: :mod:`.alpha_umi` (:func:`alpha_umi_agent`), :mod:`.math`
 (:func:`math_agent`, :func:`pot_agent`, :func:`cot_agent`), :mod:`.costa`
-(:func:`costa_agent`) and :mod:`.web` (:func:`web_agent`). :func:`decide` (in :mod:`.toolcall`)
+(:func:`costa_agent`) and :mod:`.web` (:func:`web_agent`, :func:`web_react_agent`). :func:`decide` (in :mod:`.toolcall`)
 asks a model for its next tool call, natively or as constrained JSON.
 """
 
@@ -41,6 +42,7 @@ _WHERE = {
     "cot_agent": "toolpath.agents.math.baselines",
     "costa_agent": "toolpath.agents.costa.agent",
     "web_agent": "toolpath.agents.web.plan_act",
+    "one_step_agent": "toolpath.agents.one_step",
     "web_react_agent": "toolpath.agents.web.agent",
 }
 __all__ = sorted(_WHERE)
@@ -74,3 +76,4 @@ if TYPE_CHECKING:
     from toolpath.agents.toolcall import decide as decide
     from toolpath.agents.web.agent import web_react_agent as web_react_agent
     from toolpath.agents.web.plan_act import web_agent as web_agent
+    from toolpath.agents.one_step import one_step_agent as one_step_agent
