@@ -56,12 +56,12 @@ if TYPE_CHECKING:
     from toolpath.agents import costa_agent as costa_agent
     from toolpath.agents import cot_agent as cot_agent
     from toolpath.agents import math_agent as math_agent
+    from toolpath.agents import one_step_agent as one_step_agent
     from toolpath.agents import pot_agent as pot_agent
     from toolpath.agents import sqlite_checkpointer as sqlite_checkpointer
     from toolpath.agents import tool_agent as tool_agent
     from toolpath.agents import web_agent as web_agent
     from toolpath.agents import web_react_agent as web_react_agent
-    from toolpath.agents import one_step_agent as one_step_agent
     from toolpath.errors import ToolError as ToolError
     from toolpath.errors import ToolpathError as ToolpathError
     from toolpath.llm import ChatModel as ChatModel

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from toolpath.agents.math.baselines import cot_agent as cot_agent
     from toolpath.agents.math.baselines import pot_agent as pot_agent
     from toolpath.agents.math.dotamath import math_agent as math_agent
+    from toolpath.agents.one_step import one_step_agent as one_step_agent
     from toolpath.agents.react import tool_agent as tool_agent
     from toolpath.agents.toolcall import DecideOptions as DecideOptions
     from toolpath.agents.toolcall import Decision as Decision
@@ -76,4 +77,3 @@ if TYPE_CHECKING:
     from toolpath.agents.toolcall import decide as decide
     from toolpath.agents.web.agent import web_react_agent as web_react_agent
     from toolpath.agents.web.plan_act import web_agent as web_agent
-    from toolpath.agents.one_step import one_step_agent as one_step_agent
