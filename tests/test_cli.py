@@ -180,6 +180,7 @@ COMMANDS = [
         for name in (
             "gsm8k",
             "gsm8k-train",
+            "gsm8k-dev",
             "math500",
             "math",
             "costa",

@@ -66,7 +66,7 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(
     help="Run a benchmark; a run resumes where it stopped.\n\n"
-    "The benchmarks: gsm8k, gsm8k-train, math500, math (DotaMath, PoT, CoT), costa, "
+    "The benchmarks: gsm8k, gsm8k-train, gsm8k-dev, math500, math (DotaMath, PoT, CoT), costa, "
     "toolbench-static (α-UMi), bfcl (function calling), retrieval, miniwob, compwob.",
     no_args_is_help=True,
 )

@@ -1,4 +1,4 @@
-"""``toolpath solve`` (one math problem, streamed) and ``toolpath eval gsm8k|gsm8k-train|math500|math``.
+"""``toolpath solve`` (one math problem, streamed) and ``toolpath eval gsm8k|gsm8k-train|gsm8k-dev|math500|math``.
 
 Every eval run appends one JSONL line per finished episode to its ``--out`` folder; running
 the same command again resumes where it stopped.
@@ -23,6 +23,7 @@ MixedOpt = Annotated[
 BENCHMARKS = {
     "gsm8k": "GSM8K test (grade-school word problems)",
     "gsm8k-train": "GSM8K train, for tuning (without the few-shot problems)",
+    "gsm8k-dev": "GSM8K-dev, for tuning: train problems with new numbers and recomputed answers",
     "math500": "MATH-500 (the 500-problem MATH subset)",
     "math": "The full MATH test set (5,000 problems)",
 }

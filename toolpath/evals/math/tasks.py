@@ -129,11 +129,32 @@ def _gsm8k_train(*, data: str | Path | None = None, limit: int | None = None) ->
     return [e for e in examples if e.question.strip() not in shown][:limit]
 
 
+def _gsm8k_dev(*, data: str | Path | None = None, limit: int | None = None) -> list[Example]:
+    """GSM8K-dev, for tuning without the train answers a model may remember: train problems
+    (no few-shot ones) with their numbers changed and their answers recomputed
+    (:mod:`toolpath.evals.math.perturb`; the same problems and numbers every time)."""
+    import random
+
+    from toolpath.evals.math.perturb import perturb
+
+    out: list[Example] = []
+    for example in _gsm8k_train(data=data):
+        index = int(example.id.rsplit("-", 1)[1])
+        variant = perturb(example.question, example.meta["solution"], random.Random(index))
+        if variant is not None:
+            meta = {"source": example.id, "changed": variant.changed}
+            out.append(Example(f"gsm8k-dev-{index:04d}", variant.question, variant.answer, meta))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
 def task(name: str, kernels: Any = None) -> MathTask:
-    """The task family for ``gsm8k``, ``gsm8k-train``, ``math500`` or ``math``."""
+    """The task family for ``gsm8k``, ``gsm8k-train``, ``gsm8k-dev``, ``math500`` or ``math``."""
     loaders: dict[str, Callable[..., list[Example]]] = {
         "gsm8k": datasets.gsm8k,
         "gsm8k-train": _gsm8k_train,
+        "gsm8k-dev": _gsm8k_dev,
         "math500": datasets.math500,
         "math": datasets.math_full,
     }
