@@ -14,14 +14,14 @@ import pytest
 import pytest_asyncio
 
 from toolpath.agents.web import web_agent
-from toolpath.agents.web.focus import final_target, focus, typed_values, unmet
+from toolpath.agents.web.focus import typed_values
 from toolpath.evals.web.compose import generate
 from toolpath.llm.scripted import ScriptedModel
 from toolpath.tools.web.browser import Browser, TaskSite, WebEnv
-from toolpath.tools.web.observation import Element, EpisodeStatus, Observation
 
 browser = pytest.mark.browser
 PAGES = [["click-button", "enter-text"], ["enter-text", "click-checkboxes"]]
+STEPPED = ["click-button-sequence", "enter-text"]  # the first base task's own text has two steps
 
 
 def _now(messages: Sequence[dict[str, Any]]) -> tuple[str, str]:
@@ -66,6 +66,7 @@ def solver(messages: Sequence[dict[str, Any]]) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskSite]:
     pages = tmp_path_factory.mktemp("plan")
+    generate(STEPPED, pages)
     for base in PAGES:
         generate(base, pages)
         generate(base, pages, reverse=True)
@@ -158,50 +159,12 @@ async def test_embedded_model_on_a_two_subtask_page(env: WebEnv, local_model: An
     assert not any("error" in t for t in acts), state["history"]  # every reply a usable call
 
 
-# --- the text rules, without a page --------------------------------------------------------
+@browser
+async def test_the_plan_has_one_subtask_per_part_of_a_composed_page(env: WebEnv) -> None:
+    from toolpath.agents.web.plan_act import PlanActSteps
 
-
-def test_final_targets_and_typed_values() -> None:
-    cases = {
-        "Select 91YPF, i6Vdpn2 and click Submit.": "submit",
-        'Enter the username "dannie" and the password "yc" into the text fields and press login.': "login",
-        'Close the dialog box by clicking the "x".': "x",
-        "Click on Tab #3.": "tab #3",
-        'Switch between the tabs to find and click on the link "qu".': "qu",
-        'Click on the "Ok" button.': "ok",
-        "Focus into the textbox.": None,
-    }
-    for subtask, target in cases.items():
-        assert final_target(subtask) == target, subtask
-    assert typed_values('Enter the username "dannie" and the password "yc" into the fields') == [
-        "dannie",
-        "yc",
-    ]
-
-
-def _obs(*elements: Element) -> Observation:
-    status = EpisodeStatus(episode=1, done=False, reward=0.0, raw_reward=0.0)
-    return Observation("x", elements, status, None, {e.ref: e for e in elements})
-
-
-def test_unmet_names_what_is_missing_and_focus_keeps_the_dialog_for_its_subtask() -> None:
-    login = 'Enter the username "ann" and the password "pw" into the text fields and press login.'
-    fields = (Element(1, "input_text", value="ann"), Element(2, "input_password", value=""))
-    assert unmet(login, _obs(*fields)) == 'first type "pw" into its field ([2] is still empty)'
-    assert unmet(login, _obs(fields[0], Element(2, "input_password", value="pw"))) is None
-    boxes = (Element(3, "label", text="abc"), Element(4, "input_checkbox", value=False))
-    assert unmet("Select abc and click Submit.", _obs(*boxes)).startswith(
-        'first tick the checkbox "abc"'
-    )
-    page = _obs(
-        Element(5, "button", text="Submit", section=0),
-        Element(6, "button", text="Login", section=1),
-        Element(7, "button", text="Close", classes=("ui-dialog-titlebar-close",)),
-    )
-    subtasks = [
-        "Select abc and click Submit.",
-        "Log in.",
-        'Close the dialog box by clicking the "x".',
-    ]
-    assert [e.ref for e in focus(page, subtasks, 0).elements] == [5]  # the dialog waits
-    assert [e.ref for e in focus(page, subtasks, 2).elements] == [7]
+    obs = await env.reset("gen/" + "_".join(STEPPED), seed=1)
+    steps = PlanActSteps(ScriptedModel([]))
+    update = await steps.plan({"instruction": obs.instruction}, {"configurable": {"env": env}})
+    assert len(update["subtasks"]) == 2 and ", then click" in update["subtasks"][0]
+    assert update["current"] == 0

@@ -20,13 +20,14 @@ from toolpath.errors import ConfigError
 from toolpath.evals.harness import load_records, run_eval
 from toolpath.evals.web.compose import (
     COMPOSABLE,
+    base_dir,
     generate,
     load_base,
     sample_bases,
     scope_css,
     task_name,
 )
-from toolpath.evals.web.oracle import run_scripted
+from toolpath.evals.web.oracle import run_scripted, solve_subtask, split_composed
 from toolpath.evals.web.tasks import (
     WebTask,
     compwob_examples,
@@ -146,7 +147,7 @@ def test_compwob_examples(pages: Path) -> None:
 # --------------------------------------------------------------------------- browser
 
 
-BASE_TASKS = [
+BASE_TASKS = [  # the first twelve; tests/test_web_suite.py has the others
     "click-button",
     "enter-text",
     "login-user",
@@ -343,3 +344,133 @@ def test_cli_generate_and_scripted_eval(tmp_path: Path) -> None:
     assert len(load_records(tmp_path / "mini" / "scripted.jsonl")) == 2
     res = runner.invoke(app, ["web", "generate", "--out", str(out)])
     assert isinstance(res.exception, ConfigError)
+
+
+def _app() -> typer.Typer:
+    from toolpath.cli.web import register
+
+    app, eval_app = typer.Typer(), typer.Typer()
+    app.add_typer(eval_app, name="eval")
+    register(app, eval_app)
+    return app
+
+
+def test_cli_writes_and_runs_the_suite(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "suite"
+    res = runner.invoke(_app(), ["web", "generate", "--suite", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(list(out.glob("*.html"))) == 39 + 40 + 40 + 10
+    manifest = json.loads((out / "suite.json").read_text())
+    assert manifest["counts"]["triples"] == 10 and manifest["splits"]["dev"] == [100, 101, 102]
+    runs = tmp_path / "runs"
+    args = ["eval", "compwob", "--suite", "dev", "--agent", "scripted", "--seeds", "1"]
+    res = runner.invoke(_app(), [*args, "--limit", "1", "--out", str(runs)])
+    assert res.exit_code == 0, res.output
+    assert "base 100.0% (n=1), reverse 100.0% (n=1), single 100.0% (n=1)" in res.output
+    records = load_records(runs / "scripted-reverse.jsonl")
+    assert records[0]["seed"] == 100 and records[0]["failure"] is None
+    res = runner.invoke(_app(), ["eval", "compwob", "--agent", "scripted"])
+    assert isinstance(res.exception, ConfigError)
+
+
+BROKEN = {
+    "missing-core": lambda page: page.replace("../core/core.js", "../core/no-such-core.js"),
+    "error-at-load": lambda page: page.replace("<script>", "<script>\nnoSuchFunction();", 1),
+    "not-a-page": lambda page: "this is not a task page",
+}
+
+
+@pytest.mark.browser
+def test_a_page_that_cannot_load_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "tasks"
+    generate(["click-button", "enter-text"], folder)
+    base = (base_dir() / "click-button.html").read_text()
+    for name, breaks in BROKEN.items():
+        (folder / f"{name}.html").write_text(breaks(base))
+    runs = tmp_path / "runs"
+    args = ["eval", "compwob", "--tasks-dir", str(folder), "--agent", "scripted", "--seeds", "2"]
+    res = CliRunner().invoke(_app(), [*args, "--out", str(runs)])
+    assert res.exit_code == 0, res.output
+    good = load_records(runs / "scripted-base.jsonl")
+    assert [r["success"] for r in good] == [True, True]
+    broken = {r["id"]: r["error"] for r in load_records(runs / "scripted-single.jsonl")}
+    assert len(broken) == 6 and all(broken.values())
+    assert "compwob/missing-core cannot load" in broken["missing-core#0"]
+    assert "missing core/no-such-core.js (net::ERR_FILE_NOT_FOUND)" in broken["missing-core#1"]
+    assert "noSuchFunction is not defined" in broken["error-at-load#0"]
+    assert "not a MiniWoB task page" in broken["not-a-page#0"]
+    report = (runs / "per_task.md").read_text()
+    assert "Pages that did not load" in report and "- compwob/error-at-load: " in report
+    assert "3 page(s) could not load" in res.output and "compwob/not-a-page: " in res.output
+
+
+async def _submit_first(env: WebEnv, example: object) -> dict[str, object]:
+    """Solves the second subtask before the first."""
+    parts = split_composed(env.last.instruction, 3)  # type: ignore[union-attr]
+    history = await solve_subtask(env, "enter-text", parts[1], 1)
+    return {"status": "done", "history": history, "steps": len(history)}
+
+
+async def _wrong_button(env: WebEnv, example: object) -> dict[str, object]:
+    obs = env.last
+    assert obs is not None
+    want = re.search(r'"(.+?)"', split_composed(obs.instruction, 3)[0])
+    assert want
+    wrong = next(e for e in obs.shown if e.tag == "button" and e.section == 0 and e.text != want[1])
+    await env.click(wrong.ref)
+    return {"status": "done", "history": [f"click({wrong.ref})"], "steps": 1}
+
+
+async def _idle(env: WebEnv, example: object) -> dict[str, object]:
+    return {"status": "step_limit", "history": [], "steps": 0}
+
+
+async def _out_of_order(env: WebEnv, example: object) -> dict[str, object]:
+    """Types into the third subtask's form, then stops."""
+    obs = env.last
+    assert obs is not None
+    field = next(e for e in obs.shown if e.id == "username" and e.section == 2)
+    await env.type(field.ref, "someone")
+    return {"status": "step_limit", "history": [f"type({field.ref})"], "steps": 1}
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="module")
+async def test_failure_kinds_are_recorded_and_grouped(pages: Path, tmp_path: Path) -> None:
+    page = task_name(COMBOS[0])
+    examples = [e for e in compwob_examples(pages, 1, variant="base") if e.meta["task"] == page]
+    policies = {
+        "submit-first": _submit_first,
+        "wrong": _wrong_button,
+        "idle": _idle,
+        "out-of-order": _out_of_order,
+    }
+    with TaskSite({"compwob": pages}) as site:
+        async with WebPool(site, 1) as pool:
+            task = WebTask("compwob", pool)
+            got = {}
+            for method, policy in policies.items():
+                result = await run_eval(
+                    task, examples, policy, out_dir=tmp_path, method=method, progress=False
+                )
+                got[method] = result.records[0]
+    first = {"index": 0, "task": "click-button"}
+    assert got["submit-first"]["failure"] == "premature_submit"
+    assert got["submit-first"]["failed_subtask"] == first
+    assert got["submit-first"]["failure_by"] == {"index": 1, "task": "enter-text"}
+    assert got["wrong"]["failure"] == "wrong_element" and got["wrong"]["failed_subtask"] == first
+    assert got["wrong"]["subtask_outcomes"] == [-1.0, None, None]
+    assert got["idle"]["failure"] == "step_cap" and got["idle"]["failed_subtask"] == first
+    assert got["out-of-order"]["failure"] == "order"
+    assert got["out-of-order"]["failure_by"] == {"index": 2, "task": "login-user"}
+    assert got["submit-first"]["history"] and got["submit-first"]["steps"] == 2
+    report = per_task(tmp_path, list(policies))
+    assert {k: g["n"] for k, g in report["failures"].items()} == {
+        "wrong_element": 1,
+        "premature_submit": 1,
+        "order": 1,
+        "step_cap": 1,
+    }
+    text = (tmp_path / "per_task.md").read_text()
+    assert "| premature_submit | 1 | click-button: 1 |" in text

@@ -6,6 +6,7 @@ Heavy imports (playwright, langgraph) stay inside the command functions.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,15 +15,16 @@ import typer
 from toolpath.cli.common import ModelOpt, err, fmt, group, load, one_of, out, split
 from toolpath.errors import ConfigError
 
-AGENTS = ("web", "scripted")
+AGENTS = ("web", "web-react", "scripted")
 
 SeedsOpt = Annotated[int, typer.Option("--seeds", help="Episodes (seeds 0..N-1) per task.", min=1)]
 AgentOpt = Annotated[
     str,
     typer.Option(
         "--agent",
-        help="web: the web agent on --model; scripted: the deterministic solvers "
-        "(checks pages and the browser, no model; known base tasks only).",
+        help="web: the plan-then-act web agent on --model (one subtask at a time, with "
+        "guards); web-react: the single-loop agent, its baseline; scripted: the deterministic "
+        "solvers (checks pages and the browser, no model; known base tasks only).",
     ),
 ]
 ConcurrencyOpt = Annotated[
@@ -57,20 +59,36 @@ def web_generate(
         int | None,
         typer.Option("--random", help="Instead of --base: N random compositions.", min=1),
     ] = None,
+    suite: Annotated[
+        bool,
+        typer.Option(
+            "--suite",
+            help="Instead of --base: every page of the benchmark suite (39 base tasks, 40 "
+            "pairs and their reverse, 10 triples) and its suite.json.",
+        ),
+    ] = False,
     size: Annotated[int, typer.Option(help="--random: base tasks per page.", min=2)] = 2,
-    seed: Annotated[int, typer.Option(help="--random: the sampling seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="--random, --suite: the sampling seed.")] = 0,
 ) -> None:
     """Compose MiniWoB base tasks into CompWoB-style pages.
 
-    One page per composition: each page shows every sub-UI at once, with the instructions joined with ", and then" (or
-    "after" with --reverse); the reward is +1 only when every subtask succeeds in order. The
-    pages go in the CompWoB layout: run them with `toolpath eval compwob --tasks-dir OUT`.
-    Prints each page's path.
+    One page per composition: each page shows every sub-UI at once, with the instructions
+    joined with ", and then" (or "after" with --reverse); the reward is +1 only when every
+    subtask succeeds in order. The pages go in the CompWoB layout: run them with
+    `toolpath eval compwob --tasks-dir OUT`. `--suite` writes the whole benchmark suite
+    (toolpath.evals.web.suite; the same pages for the same --seed). Prints each page's path.
+    Generated pages are build output: do not commit them.
     """
     from toolpath.evals.web.compose import generate, sample_bases
 
-    if (base is None) == (random_n is None):
-        raise ConfigError("give either --base a,b,... or --random N")
+    if sum((base is not None, random_n is not None, suite)) != 1:
+        raise ConfigError("give one of --base a,b,..., --random N or --suite")
+    if suite:
+        from toolpath.evals.web.suite import build_suite, write_suite
+
+        for path in write_suite(out_dir, build_suite(seed)):
+            typer.echo(str(path))
+        return
     combos = (
         [split(base)] if base is not None else sample_bases(random_n or 1, size=size, seed=seed)
     )
@@ -80,39 +98,90 @@ def web_generate(
             typer.echo(str(generate(combo, out_dir, reverse=rev)))
 
 
+VARIANTS = ("base", "reverse", "single")
+
+
 def eval_compwob(
     tasks_dir: Annotated[
-        str, typer.Option("--tasks-dir", help="Folder of CompWoB task pages (*.html).")
-    ],
+        str | None, typer.Option("--tasks-dir", help="Folder of CompWoB task pages (*.html).")
+    ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite",
+            help="Instead of --tasks-dir: the benchmark suite on the seeds of a split, dev "
+            "(100-102, for tuning) or test (0-2, for reporting).",
+        ),
+    ] = None,
     model: ModelOpt = "local",
-    seeds: SeedsOpt = 3,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds", help="Episodes per page (default 3; seeds 0..N-1, or the split's).", min=1
+        ),
+    ] = None,
     out_dir: Annotated[str, typer.Option("--out", help="Run folder.")] = "runs/compwob",
-    variant: Annotated[str, typer.Option(help="base, reverse or both.")] = "both",
+    variant: Annotated[
+        str, typer.Option(help="base, reverse, single (a base task alone), both or all.")
+    ] = "all",
     limit: Annotated[int | None, typer.Option(help="Only the first N pages.", min=1)] = None,
     agent: AgentOpt = "web",
     concurrency: ConcurrencyOpt = 1,
     max_steps: StepsOpt = None,
     retry_errors: RetryOpt = False,
 ) -> None:
-    """Run CompWoB pages in headless chromium, base and reverse.
+    """Run CompWoB pages in headless chromium, base, reverse and single.
 
-    Every page runs for --seeds episodes. Results go to OUT/AGENT-base.jsonl and
-    OUT/AGENT-reverse.jsonl as episodes finish (run the same command again to resume); the
-    summary reports base and reverse separately and per_task.md the success of each page.
+    Every page runs for --seeds episodes. Results go to OUT/AGENT-base.jsonl,
+    OUT/AGENT-reverse.jsonl and OUT/AGENT-single.jsonl as episodes finish (run the same
+    command again to resume); the summary reports the variants separately, per_task.md the
+    success of each page and the failed episodes grouped by failure kind (wrong_element,
+    premature_submit, order, step_cap, other) with the subtask that failed.
+
+    What a page needs: a MiniWoB task page (HTML) that loads MiniWoB's core scripts by
+    relative path, ../core/core.js (required: the episode loop, core.* and the WOB_*
+    globals) and, as it uses them, ../core/d3.v3.min.js, ../core/jquery-ui/...,
+    ../common/ui_utils.js, ../common/special/...; and that defines a global genProblem().
+    The pages are opened as file:// URLs from a temporary folder that links --tasks-dir as
+    compwob/ beside the miniwob wheel's html/core/ and html/common/ (TaskSite), so
+    ../core/* and ../common/* resolve to the wheel's copies: CompWoB's released
+    compositional/ folder and generated pages both work. A page that cannot load (a
+    missing script, a JavaScript error at load, a broken file, no genProblem) is reported
+    with its name and the reason, recorded as an error for each of its episodes, and the
+    run goes on.
+
+    The benchmark suite: toolpath eval compwob --suite dev --model local (tune), then
+    toolpath eval compwob --suite test --model local --out runs/compwob-test (report).
     """
     from toolpath.evals.web.tasks import compwob_examples
 
-    one_of(variant, ("base", "reverse", "both"), "--variant")
-    groups = {}
-    for v in ("base", "reverse"):
-        if variant in (v, "both"):
-            examples = compwob_examples(tasks_dir, seeds, variant=v, limit=limit)
-            if examples:
-                groups[f"{agent}-{v}"] = examples
-    if not groups:
-        raise ConfigError(f"no {variant} pages in {tasks_dir}")
-    folders = {"compwob": tasks_dir}
-    _run("compwob", groups, folders, model, agent, out_dir, concurrency, max_steps, retry_errors)
+    one_of(variant, (*VARIANTS, "both", "all"), "--variant")
+    if (tasks_dir is None) == (suite is None):
+        raise ConfigError("give either --tasks-dir DIR or --suite dev|test")
+    wanted = {"both": ("base", "reverse"), "all": VARIANTS}.get(variant, (variant,))
+    with contextlib.ExitStack() as stack:
+        first, n = 0, seeds or 3
+        if suite is not None:
+            import tempfile
+
+            from toolpath.evals.web.suite import split_seeds, write_suite
+
+            first, n = split_seeds(suite, seeds)
+            tasks_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="toolpath-suite-"))
+            write_suite(tasks_dir)  # build output in a temporary folder, never committed
+        assert tasks_dir is not None
+        groups = {}
+        for v in VARIANTS:
+            if v in wanted:
+                examples = compwob_examples(tasks_dir, n, variant=v, limit=limit, first_seed=first)
+                if examples:
+                    groups[f"{agent}-{v}"] = examples
+        if not groups:
+            raise ConfigError(f"no {variant} pages in {tasks_dir}")
+        folders = {"compwob": tasks_dir}
+        _run(
+            "compwob", groups, folders, model, agent, out_dir, concurrency, max_steps, retry_errors
+        )
 
 
 def eval_miniwob(
@@ -159,10 +228,11 @@ def _run(
 
     one_of(agent, AGENTS, "--agent")
     runner: Any = scripted_policy
-    if agent == "web":
-        from toolpath.agents.web import web_agent
+    if agent in ("web", "web-react"):
+        from toolpath.agents.web import web_agent, web_react_agent
 
-        runner = web_agent(model=load(model), max_steps=max_steps)
+        build = web_agent if agent == "web" else web_react_agent
+        runner = build(model=load(model), max_steps=max_steps)
 
     async def main() -> dict[str, Any]:
         summary: dict[str, Any] = {}
@@ -178,7 +248,7 @@ def _run(
                         method=method,
                         concurrency=concurrency,
                         retry_errors=retry_errors,
-                        model=model if agent == "web" else None,
+                        model=None if agent == "scripted" else model,
                     )
                     summary = result.summary
                 blocked = len(pool.browser.blocked)
@@ -206,4 +276,13 @@ def _run(
         f"{v} {s['success']:.1f}% (n={s['n']})" for v, s in tasks["variants"].items()
     )
     out.print(f"success by variant: {by_variant}", markup=False)
+    failures = ", ".join(f"{k} {g['n']}" for k, g in tasks["failures"].items())
+    out.print(f"failures by kind: {failures or 'none'}", markup=False)
+    if tasks["load_errors"]:
+        err.print(
+            f"{len(tasks['load_errors'])} page(s) could not load (error records; the run went on):",
+            markup=False,
+        )
+        for page, why in tasks["load_errors"].items():
+            err.print(f"  {page}: {why}", markup=False)
     out.print(f"results in {out_dir}/ (summary.md, per_task.md, plot.png)", markup=False)

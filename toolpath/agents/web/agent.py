@@ -100,20 +100,23 @@ _VERB = r"(?:" + "|".join(sorted({*VERBS, *_ING}, key=len, reverse=True)) + r")\
 _AND_THEN = re.compile(
     r",\s*(?:and\s+then|and|then)\s+|,\s+(?=" + _VERB + r"\s+(?!and\b)[^\s,])", re.I
 )
+_AND_THEN_ONLY = re.compile(r",\s*and\s+then\s+", re.I)
 _AFTER = re.compile(r"(?:,\s*|\s+)after\s+(?=" + _VERB + ")", re.I)
 _BEFORE = re.compile(r"(?:,\s*|\s+)before\s+(?=" + _VERB + ")", re.I)
 _LEADING = re.compile(r"^(after|before)\s+(.+?),\s+(.+)$", re.I | re.S)
 _QUOTED = re.compile(r'"[^"]*"')
 
 
-def split_instruction(instruction: str) -> list[str]:
+def split_instruction(instruction: str, *, joins_only: bool = False) -> list[str]:
     """The subtasks of a compositional instruction, in the order they must be done.
 
     ``"A, and then B"`` and ``"A, B, and then C"`` keep their order; ``"B, after doing A"``
     and ``"B, and C, after doing A"`` (CompWoB's reverse wording) put A first;
     ``"A before doing B"``, ``"After doing A, B"`` and ``"Before doing B, A"`` are read
     the same way. Quoted text is never split, and gerunds become imperatives again
-    ("clicking on ..." -> "Click on ...").
+    ("clicking on ..." -> "Click on ..."). ``joins_only`` splits only where a composed page
+    joins its tasks (", and then", "after", "before"), not at every comma before a verb: for a
+    base task whose own instruction has several steps.
     """
     quotes: list[str] = []
 
@@ -122,7 +125,7 @@ def split_instruction(instruction: str) -> list[str]:
         return f"\x00{len(quotes) - 1}\x00"
 
     text = _QUOTED.sub(hide, " ".join(instruction.split())).strip().rstrip(".")
-    parts = _order(text)
+    parts = _order(text, _AND_THEN_ONLY if joins_only else _AND_THEN)
     restore = re.compile("\x00(\\d+)\x00")
     out = []
     for part in parts:
@@ -132,20 +135,20 @@ def split_instruction(instruction: str) -> list[str]:
     return out or [instruction.strip()]
 
 
-def _order(text: str) -> list[str]:
+def _order(text: str, joins: re.Pattern[str] = _AND_THEN) -> list[str]:
     lead = _LEADING.match(text)
     if lead and re.match(_VERB, lead.group(2), re.I):
         first, second = lead.group(2), lead.group(3)
         if lead.group(1).lower() == "before":
             first, second = second, first
-        return _order(first) + _order(second)
+        return _order(first, joins) + _order(second, joins)
     after = _AFTER.split(text)
     if len(after) > 1:  # "C, after B, after A": A first
-        return [p for piece in reversed(after) for p in _order(piece)]
+        return [p for piece in reversed(after) for p in _order(piece, joins)]
     before = _BEFORE.split(text)
     if len(before) > 1:
-        return [p for piece in before for p in _order(piece)]
-    return [p for p in _AND_THEN.split(text) if p.strip()]
+        return [p for piece in before for p in _order(piece, joins)]
+    return [p for p in joins.split(text) if p.strip()]
 
 
 def _imperative(part: str) -> str:

@@ -102,7 +102,7 @@ def focus(obs: Observation, subtasks: list[str], current: int) -> Observation:
     """The observation narrowed (or ordered) for subtask ``current`` (see the module)."""
     shown = obs.shown
     parts = {e.section for e in shown if e.section is not None}
-    if parts and parts <= set(range(len(subtasks))) and len(subtasks) > 1:
+    if len(subtasks) > 1 and parts == set(range(len(subtasks))):
         loose = [e for e in shown if e.section is None]
         owner = _owner(loose, subtasks)
         kept = [

@@ -52,6 +52,7 @@ from toolpath.agents.web.agent import (
     check_options,
     not_finished,
     page_env,
+    split_instruction,
 )
 from toolpath.agents.web.focus import final_target, focus, matches, submit_like, unmet, view
 from toolpath.errors import BrowserError
@@ -106,6 +107,20 @@ def web_agent(
 class PlanActSteps(WebSteps):
     """The plan-then-act agent's nodes: ``plan`` and ``observe`` as the single-loop agent's,
     ``act`` and ``execute`` on the current subtask."""
+
+    async def plan(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
+        """The single-loop agent's plan, made to agree with a composed page's parts: when the
+        page has one part per task and the split found more subtasks (a base task whose own
+        instruction has steps), split only where the page joins its tasks."""
+        update = await super().plan(state, config)
+        parts = {e.section for e in (await page_env(config).observe()).shown}
+        parts.discard(None)
+        if len(parts) > 1 and len(update["subtasks"]) != len(parts):
+            joined = split_instruction(update["instruction"], joins_only=True)
+            if len(joined) == len(parts):
+                update["subtasks"] = joined
+        update.update(current=0, mark=0)
+        return update
 
     async def act(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Ask the model for the next action on the current subtask."""

@@ -14,18 +14,27 @@ How a base task is embedded (the code is generic: no per-task edits). The page l
 union of the base pages' scripts and stylesheets. Each base page's inline script runs
 inside its own function, whose ``document``, ``window``, ``d3``, ``$``/``jQuery`` and
 ``core`` are scoped stand-ins: a selector (``d3.select('#subbtn')``,
-``document.getElementById('tt')``, ``$('#area')``) looks inside the task's own section
-first and otherwise only at elements outside every other section (jQuery UI appends its
-dialogs to ``body``), so two tasks that both use ``#subbtn`` or ``#area`` do not collide.
-``core.endEpisode`` of a base task reports to the composer instead of ending the episode;
-``window.onload`` is captured and run at load. Each base task's CSS is scoped to its
-section. The real ``core`` runs the episode, so a composed page is driven exactly like a
-MiniWoB page (``Math.seedrandom``, ``core.startEpisodeReal()``, ``WOB_*`` globals), and it
-loads ``../core/*`` and ``../common/*``: it must sit in a folder beside MiniWoB's ``core/``
-(the CompWoB layout; :class:`toolpath.tools.web.browser.TaskSite` arranges that).
+``document.getElementById('tt')``, ``$('#area')``, also jQuery's ``.appendTo('#area')``)
+finds the task's own elements: those in its section and those it appended to ``body``
+(elements that appear under ``body`` while a task's code runs, or after a mouse press or
+key in its section, are marked ``data-wob-sub`` as its own, so the observation shows them
+in its part), else only elements that belong to no section. Two tasks that both use
+``#subbtn``, ``#area`` or a jQuery UI dialog do not collide; a dialog stays inside its
+section. Sections are positioned (a task's absolutely placed buttons stay in it, and its
+height is fitted to them after each ``genProblem``), earlier ones drawn above later ones
+(a popup that overflows is not hidden). ``core.endEpisode`` of a base task reports to the
+composer instead of ending the episode; ``window.onload`` is captured and run at load.
+Each base task's CSS is scoped to its section. The real ``core`` runs the episode, so a
+composed page is driven exactly like a MiniWoB page (``Math.seedrandom``,
+``core.startEpisodeReal()``, ``WOB_*`` globals), and it loads ``../core/*`` and
+``../common/*``: it must sit in a folder beside MiniWoB's ``core/`` (the CompWoB layout;
+:class:`toolpath.tools.web.browser.TaskSite` arranges that).
 
 A subtask succeeds when its base task would have ended with a positive reward (MiniWoB's
 success rule); once a subtask has an outcome, later events of that subtask are ignored.
+``WOB_COMPOSE.outcomes()`` is each subtask's outcome (its reward, or null), and
+``WOB_COMPOSE.report()`` adds the order the subtasks ended in and the first action on a
+later subtask's part while an earlier one was not done (:mod:`toolpath.evals.web.failures`).
 """
 
 from __future__ import annotations
@@ -42,20 +51,17 @@ from pathlib import Path
 from toolpath.errors import ConfigError
 
 COMPOSABLE = (
-    "click-button",
-    "click-checkboxes",
-    "click-dialog",
-    "click-link",
-    "click-option",
-    "click-tab",
-    "click-widget",
-    "choose-list",
-    "enter-password",
-    "enter-text",
-    "focus-text",
-    "login-user",
-)
-"""Base tasks whose compositions the test suite checks end to end; others may work too."""
+    "choose-date-easy", "choose-list", "click-button", "click-button-sequence",
+    "click-checkboxes", "click-checkboxes-large", "click-collapsible", "click-collapsible-2",
+    "click-dialog", "click-dialog-2", "click-link", "click-option", "click-tab",
+    "click-tab-2-medium", "click-test", "click-test-2", "click-widget", "enter-password",
+    "enter-text", "enter-text-2", "find-word", "focus-text", "focus-text-2", "form-sequence-2",
+    "guess-number", "login-user", "login-user-popup", "multi-layouts", "navigate-tree",
+    "odd-or-even", "phone-book", "read-table", "read-table-2", "search-engine",
+    "simple-arithmetic", "text-transform", "unicode-test", "use-autocomplete", "use-spinner",
+)  # fmt: skip
+"""Base tasks whose compositions the tests check end to end (the benchmark suite's base
+tasks, :mod:`toolpath.evals.web.suite`); others may work too."""
 
 PAGE_IDS = ("#sync-task-cover", "#reward-display", "#click-canvas", "#attention-canvas")
 D3V3, D3V4 = "../core/d3.v3.min.js", "../core/d3.v4.min.js"
@@ -222,24 +228,69 @@ def scope_css(css: str, scope: str) -> str:
 _PAGE_CSS = """
 #wrap { height: auto; min-height: 210px; }
 #query { height: auto; min-height: 44px; }
-.wob-sub { border-top: 1px dashed #bbb; height: auto !important; min-height: 0 !important; }
+.wob-sub { border-top: 1px dashed #bbb; height: auto !important; min-height: 0 !important;
+  position: relative !important; }
 .wob-sub > #query { display: none; }
 """
 
 _RUNTIME = r"""
 var WOB_COMPOSE = (function () {
-  var cfg = null, subs = [], ended = [];
-  function inSection(root, el) {
-    var box = el && el.closest ? el.closest('.wob-sub') : null;
-    return !box || box === root;
+  var cfg = null, subs = [], ended = [], finished = [], early = null, lastActed = null;
+  var PAGE = /^(wrap|reward-display|sync-task-cover|click-canvas|attention-canvas)$/;
+  function home(el) {
+    var box = el && el.closest ? el.closest('[data-wob-sub]') : null;
+    return box ? +box.getAttribute('data-wob-sub') : null;
   }
   function pick(root, sel) {
     var found;
-    try { found = root.querySelectorAll(sel); } catch (e) { found = []; }
-    if (found.length) return Array.prototype.slice.call(found);
-    try { found = document.querySelectorAll(sel); } catch (e) { return []; }
-    return Array.prototype.filter.call(found, function (el) { return inSection(root, el); });
+    try { found = Array.prototype.slice.call(document.querySelectorAll(sel)); } catch (e) { return []; }
+    var own = found.filter(function (el) { return home(el) === root.wobIndex; });
+    return own.length ? own : found.filter(function (el) { return home(el) === null; });
   }
+  function mark(el, i) {
+    if (el.nodeType === 1 && !el.hasAttribute('data-wob-sub') && !PAGE.test(el.id || '') &&
+        !/^(SCRIPT|STYLE|LINK)$/.test(el.tagName)) el.setAttribute('data-wob-sub', i);
+  }
+  function claim(i, fn) {
+    var before = new Set(document.body.children);
+    try { return fn(); } finally {
+      Array.prototype.forEach.call(document.body.children, function (el) {
+        if (!before.has(el)) mark(el, i);
+      });
+    }
+  }
+  function fit() {
+    subs.forEach(function (s) {
+      s.root.style.removeProperty('min-height');
+      var top = s.root.getBoundingClientRect().top, bottom = top;
+      s.root.querySelectorAll('*').forEach(function (el) {
+        var r = el.getBoundingClientRect();
+        if (r.height > 0 && r.bottom > bottom) bottom = r.bottom;
+      });
+      s.root.style.setProperty('min-height', Math.ceil(bottom - top + 4) + 'px', 'important');
+    });
+  }
+  function acted(e) {
+    var k = home(e.target);
+    if (!cfg || k === null || typeof WOB_DONE_GLOBAL === 'undefined' || WOB_DONE_GLOBAL) return;
+    lastActed = k;
+    for (var j = 0; j < k && !early; j++) if (!(ended[j] > 0)) early = {subtask: k, pending: j};
+  }
+  ['mousedown', 'keydown'].forEach(function (t) { document.addEventListener(t, acted, true); });
+  var ui = window.jQuery && window.jQuery.ui;
+  if (ui && ui.dialog && ui.dialog.prototype._appendTo) {  // a dialog stays in its section
+    var appendTo = ui.dialog.prototype._appendTo;
+    ui.dialog.prototype._appendTo = function () {
+      var box = this.element.closest('.wob-sub');
+      return box.length ? box : appendTo.apply(this, arguments);
+    };
+  }
+  new MutationObserver(function (changes) {
+    if (lastActed === null) return;
+    changes.forEach(function (c) {
+      Array.prototype.forEach.call(c.addedNodes, function (el) { mark(el, lastActed); });
+    });
+  }).observe(document.body, {childList: true});
   function standIn(target, own) {
     return new Proxy(target, {
       get: function (t, key) {
@@ -283,15 +334,33 @@ var WOB_COMPOSE = (function () {
   function scopedJQuery(real, root, real_of) {
     if (!real) return real;
     var q = function (sel, ctx) {
+      var out;
       if (typeof sel === 'string' && ctx === undefined && !/^\s*</.test(sel)) {
-        var mine = real(sel, root);
-        if (mine.length) return mine;
-        return real(sel).filter(function () { return inSection(root, this); });
+        var made = real('body > [data-wob-sub]:not(.wob-sub)').filter(function () {
+          return home(this) === root.wobIndex;
+        });
+        out = real(sel, root).add(made.filter(sel)).add(made.find(sel));
+        if (!out.length) out = real(sel).filter(function () { return home(this) === null; });
+      } else {
+        out = real(real_of(sel), real_of(ctx));
       }
-      return real(real_of(sel), real_of(ctx));
+      out.wobScope = q;  // .appendTo('#area') and the like look in this section too
+      return out;
     };
     Object.setPrototypeOf(q, real);
     q.fn = q.prototype = real.fn;
+    if (!real.fn.wobScoped) {
+      real.fn.wobScoped = true;
+      ['appendTo', 'prependTo', 'insertBefore', 'insertAfter', 'replaceAll'].forEach(function (m) {
+        var original = real.fn[m];
+        real.fn[m] = function (target) {
+          for (var o = this; o && typeof target === 'string'; o = o.prevObject) {
+            if (o.wobScope) { target = o.wobScope(target); break; }
+          }
+          return original.call(this, target);
+        };
+      });
+    }
     return q;
   }
   function scopedCore(i) {
@@ -305,6 +374,7 @@ var WOB_COMPOSE = (function () {
   function finish(i, reward, reason) {
     if (WOB_DONE_GLOBAL || core.EP_TIMER === null || ended[i] !== undefined) return;
     ended[i] = reward;
+    finished.push(i);
     if (!(reward > 0)) {
       core.endEpisode(-1.0, false, label(i) + ' failed' + (reason ? ': ' + reason : ''));
       return;
@@ -339,8 +409,9 @@ var WOB_COMPOSE = (function () {
     return chain(parts.slice(1)) + ', after ' + gerund(lowerFirst(parts[0])) + '.';
   }
   function genProblem() {
-    ended = [];
-    subs.forEach(function (s) { if (s.api.genProblem) s.api.genProblem(); });
+    ended = []; finished = []; early = null; lastActed = null;
+    subs.forEach(function (s, i) { if (s.api.genProblem) claim(i, s.api.genProblem); });
+    fit();
     var parts = subs.map(function (s) {
       var q = s.root.querySelector('#query');
       return sentence(q ? q.textContent : '');
@@ -351,22 +422,30 @@ var WOB_COMPOSE = (function () {
     setup: function (c) { cfg = c; },
     add: function (i, factory, d3v4) {
       var root = document.getElementById('wob-sub-' + i);
+      root.wobIndex = i;
       var doc = scopedDocument(root);
       var own = {onload: null, document: doc};
       var win = standIn(window, own);
       var real_of = function (x) { return x === doc ? document : x === win ? window : x; };
       var d3 = scopedD3(d3v4 ? window.WOB_D3V4 : window.d3, root, real_of);
       var jq = scopedJQuery(window.jQuery, root, real_of);
-      var api = factory.call(window, doc, win, d3, jq, jq, scopedCore(i)) || {};
+      var api = claim(i, function () {
+        return factory.call(window, doc, win, d3, jq, jq, scopedCore(i));
+      }) || {};
       subs[i] = {root: root, api: api, own: own};
     },
     genProblem: genProblem,
     onload: function () {
       if (cfg.seed !== null) Math.seedrandom(cfg.seed);
-      subs.forEach(function (s) { if (typeof s.own.onload === 'function') s.own.onload(); });
+      subs.forEach(function (s, i) { if (typeof s.own.onload === 'function') claim(i, s.own.onload); });
       core.startEpisode();
     },
-    outcomes: function () { return cfg.names.map(function (_, i) { return ended[i]; }); },
+    outcomes: function () {
+      return cfg.names.map(function (_, i) { return ended[i] === undefined ? null : ended[i]; });
+    },
+    report: function () {
+      return {names: cfg.names, outcomes: this.outcomes(), finished: finished.slice(), early: early};
+    },
   };
 })();
 """
@@ -392,12 +471,12 @@ def compose(bases: Sequence[BasePage], *, reverse: bool = False, seed: int | Non
     for b in bases:
         sheets.extend(s for s in b.stylesheets if s not in sheets)
     styles = [_PAGE_CSS]
-    sections, factories = [], []
+    sections, factories, n = [], [], len(bases)
     for i, b in enumerate(bases):
         scope = f"#wob-sub-{i}"
         styles.extend(scope_css(css, scope) for css in b.styles)
         sections.append(
-            f'<div class="wob-sub" id="wob-sub-{i}" data-wob-sub="{i}" '
+            f'<div class="wob-sub" id="wob-sub-{i}" data-wob-sub="{i}" style="z-index: {n - i}" '
             f'data-wob-task="{html.escape(b.name)}">\n{b.body}\n</div>'
         )
         code = "\n;\n".join(b.inline)

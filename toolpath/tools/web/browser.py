@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from toolpath.errors import BrowserError, ConfigError, MissingDependencyError, ToolError
+from toolpath.tools.web import observation
 from toolpath.tools.web.observation import OBSERVE_JS, EpisodeStatus, Observation, action_tools
 
 if TYPE_CHECKING:
@@ -490,14 +491,13 @@ class WebEnv:
         return await self._act("clicked", ref, self._mouse_click(loc))
 
     async def _mouse_click(self, loc: Any) -> None:
-        """Press and release the mouse at the centre of ``loc``, scrolled into view.
-
-        Playwright's ``locator.click`` first waits for the element to be stable over several
-        animation frames (about 30 ms per click here); MiniWoB elements do not move, so this
-        checks visibility once and clicks where the element is, as a user would.
+        """Press and release the mouse on ``loc`` where it is not covered (see
+        :data:`~toolpath.tools.web.observation.CLICK_BOX_JS`), scrolled into view. Playwright's
+        ``locator.click`` first waits for the element to be stable over several animation
+        frames (about 30 ms per click); MiniWoB elements do not move, so this looks once.
         """
         timeout = self.action_timeout_s * 1000
-        box = await loc.bounding_box(timeout=timeout)
+        box = await loc.evaluate(observation.CLICK_BOX_JS, timeout=timeout)
         view = self.page.viewport_size or {"width": 0, "height": 0}
         inside = box is not None and (
             0 <= box["x"] + box["width"] / 2 < view["width"]
@@ -505,7 +505,7 @@ class WebEnv:
         )
         if box is not None and not inside:
             await loc.scroll_into_view_if_needed(timeout=timeout)
-            box = await loc.bounding_box(timeout=timeout)
+            box = await loc.evaluate(observation.CLICK_BOX_JS, timeout=timeout)
         if box is None or box["width"] <= 0 or box["height"] <= 0:
             raise ToolError("that element is not visible, so it cannot be clicked")
         await self.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -114,6 +114,24 @@ OBSERVE_JS = """
 }
 """
 
+CLICK_BOX_JS = """
+(el) => {
+  const rects = [...el.getClientRects()].filter((r) => r.width > 0 && r.height > 0);
+  const at = [0.5, 0.25, 0.75, 0.1, 0.9, 0.03, 0.97];
+  for (const r of rects) for (const fy of at) for (const fx of at) {
+    const x = r.x + r.width * fx, y = r.y + r.height * fy, hit = document.elementFromPoint(x, y);
+    if (hit && el.contains(hit)) return {x: x - 0.5, y: y - 0.5, width: 1, height: 1};
+  }
+  const r = rects[0];
+  return r ? {x: r.x, y: r.y, width: r.width, height: r.height} : null;
+}
+"""
+"""Where a click on an element lands: the first point of its boxes (one per line, for a link
+that wraps; the centre first, then a grid out to its edges) that the element itself would
+receive, not a sibling drawn over it (MiniWoB places some buttons at random, so they can
+overlap); else the centre of its first box (out of view or covered everywhere); null when
+it takes no space."""
+
 
 @dataclass(frozen=True)
 class Element:
