@@ -52,4 +52,4 @@ def test_unmet_names_what_is_missing_and_focus_keeps_the_dialog_for_its_subtask(
     ]
     assert [e.ref for e in focus(page, subtasks, 0).elements] == [5]  # the dialog waits
     assert [e.ref for e in focus(page, subtasks, 2).elements] == [7, 8]
-    assert len(focus(page, subtasks[:2] + ["A fourth.", "A fifth."], 0).elements) == 4  # no match
+    assert len(focus(page, [*subtasks[:2], "A fourth.", "A fifth."], 0).elements) == 4  # no match
