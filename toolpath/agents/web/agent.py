@@ -236,6 +236,14 @@ def web_react_agent(
     """
     check_options(max_steps, max_tokens, history_lines)
     steps = WebSteps(as_model(model), max_steps, max_tokens, history_lines, html)
+    return wire(steps, "web_react", approve, budget, checkpointer)
+
+
+def wire(
+    steps: WebSteps, name: str, approve: Approve, budget: Budget | None, checkpointer: Any
+) -> AgentGraph:
+    """The web agents' graph, ``plan -> observe -> act -> execute -> observe ...``, on
+    ``steps``' nodes."""
     steps.approve = check_approve(approve)
     g = StateGraph(WebState)
     for node in (steps.plan, steps.observe, steps.act, steps.execute):
@@ -245,7 +253,7 @@ def web_react_agent(
     g.add_conditional_edges("observe", after_observe, ["act", END])
     g.add_conditional_edges("act", after_act, ["execute", "observe"])
     g.add_edge("execute", "observe")
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="web_react")
+    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name=name)
     return finish(compiled, lambda q: {"instruction": q}, budget=budget)
 
 

@@ -31,14 +31,12 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
 
-from toolpath.agents.approval import Approve, check_approve, pausable
+from toolpath.agents.approval import Approve
 from toolpath.agents.base import (
     AgentGraph,
     aexecute_calls,
     as_model,
-    finish,
     model_record,
     tokens_wanted,
 )
@@ -47,12 +45,11 @@ from toolpath.agents.toolcall import decide
 from toolpath.agents.web.agent import (
     WebState,
     WebSteps,
-    after_act,
-    after_observe,
     check_options,
     not_finished,
     page_env,
     split_instruction,
+    wire,
 )
 from toolpath.agents.web.focus import final_target, focus, matches, submit_like, unmet, view
 from toolpath.errors import BrowserError
@@ -90,17 +87,7 @@ def web_agent(
     """
     check_options(max_steps, max_tokens, history_lines)
     steps = PlanActSteps(as_model(model), max_steps, max_tokens, history_lines, html)
-    steps.approve = check_approve(approve)
-    g = StateGraph(WebState)
-    for node in (steps.plan, steps.observe, steps.act, steps.execute):
-        g.add_node(node.__name__, node)
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "observe")
-    g.add_conditional_edges("observe", after_observe, ["act", END])
-    g.add_conditional_edges("act", after_act, ["execute", "observe"])
-    g.add_edge("execute", "observe")
-    compiled = g.compile(checkpointer=pausable(approve, checkpointer), name="web")
-    return finish(compiled, lambda q: {"instruction": q}, budget=budget)
+    return wire(steps, "web", approve, budget, checkpointer)
 
 
 @dataclass
