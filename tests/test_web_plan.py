@@ -126,6 +126,8 @@ async def test_the_repeat_guard_refuses_an_action_that_changed_nothing(env: WebE
     )
     history = state["history"]
     assert not history[0].endswith("refused") and "refused: you just did exactly this" in history[1]
+    third = str(model.requests[2].messages[-1]["content"]).split("Page elements for subtask 1:")[1]
+    assert f"[{text.ref}]" not in third  # the refused element is not offered again
     assert state["success"], history
 
 

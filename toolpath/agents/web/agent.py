@@ -181,6 +181,10 @@ class WebState(TypedDict, total=False):
     """Plan-then-act: where in ``history`` the current subtask's actions start."""
     last_action: str
     last_page: str
+    blocked: list[int]
+    """Plan-then-act: refs the repeat guard refused on the page ``blocked_page`` (hidden from
+    the model while the page stays as it was)."""
+    blocked_page: str
 
 
 STEP = """Task: {instruction}

@@ -113,7 +113,7 @@ class PlanActSteps(WebSteps):
         """Ask the model for the next action on the current subtask."""
         env = page_env(config)
         subtasks, now = state["subtasks"], state.get("current", 0)
-        shown = focus(env.last, subtasks, now)
+        shown = _unblocked(focus(env.last, subtasks, now), state)
         mark = state.get("mark", 0)
         text = STEP.format(
             instruction=state["instruction"],
@@ -172,14 +172,14 @@ class PlanActSteps(WebSteps):
                 return self._advance(state, f"{said}: subtask {now + 1} finished")
             return {"history": [f"{said}: {not_finished(await env.status())}"]}
         refusal = _guard(name, args, shown, subtasks, now)
+        seen: dict[str, Any] = {"last_action": said, "last_page": page}
         if refusal is None and said == state.get("last_action") and page == state.get("last_page"):
             refusal = "you just did exactly this and the page did not change; do something else"
+            if isinstance(args.get("ref"), int):  # not offered again while the page stays
+                kept = state.get("blocked", []) if state.get("blocked_page") == page else []
+                seen.update(blocked=[*kept, args["ref"]], blocked_page=page)
         if refusal is not None:
-            return {
-                "history": [f"{said}: refused: {refusal}"],
-                "last_action": said,
-                "last_page": page,
-            }
+            return {"history": [f"{said}: refused: {refusal}"], **seen}
         [outcome] = await aexecute_calls(
             [call],
             {t.name: t for t in env.tools(shown)},
@@ -204,6 +204,15 @@ class PlanActSteps(WebSteps):
         now = state.get("current", 0) + 1
         history = [line, f"- now subtask {now + 1}: {state['subtasks'][now]}"]
         return {"current": now, "mark": len(state.get("history", [])) + 1, "history": history}
+
+
+def _unblocked(shown: Any, state: WebState) -> Any:
+    """``shown`` without the refs the repeat guard refused, while the page is as it was then."""
+    blocked = set(state.get("blocked", []))
+    if not blocked or state.get("blocked_page") != view(shown):
+        return shown
+    kept = tuple(e for e in shown.elements if e.ref not in blocked)
+    return replace(shown, elements=kept, by_ref={e.ref: e for e in kept})
 
 
 def _arguments(call: dict[str, Any]) -> dict[str, Any]:
