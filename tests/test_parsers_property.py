@@ -551,7 +551,10 @@ def test_compwob_task_metadata(
         return
     for ex in examples:
         meta = ex.meta
-        assert meta["variant"] in ("base", "reverse") and meta["page"] == f"compwob/{meta['task']}"
+        assert meta["page"] == f"compwob/{meta['task']}"
+        single = "_" not in meta["task"].removesuffix("-reverse")
+        expected = "reverse" if meta["task"].endswith("-reverse") else "base"
+        assert meta["variant"] == ("single" if single and expected == "base" else expected)
         assert isinstance(meta["base"], list) and ex.id == f"{meta['task']}#{meta['seed']}"
 
 

@@ -367,7 +367,8 @@ def test_cli_writes_and_runs_the_suite(tmp_path: Path) -> None:
     args = ["eval", "compwob", "--suite", "dev", "--agent", "scripted", "--seeds", "1"]
     res = runner.invoke(_app(), [*args, "--limit", "1", "--out", str(runs)])
     assert res.exit_code == 0, res.output
-    assert "base 100.0% (n=1), reverse 100.0% (n=1), single 100.0% (n=1)" in res.output
+    shown = " ".join(res.output.split())  # as printed, whatever the terminal's width
+    assert "base 100.0% (n=1), reverse 100.0% (n=1), single 100.0% (n=1)" in shown
     records = load_records(runs / "scripted-reverse.jsonl")
     assert records[0]["seed"] == 100 and records[0]["failure"] is None
     res = runner.invoke(_app(), ["eval", "compwob", "--agent", "scripted"])

@@ -73,6 +73,7 @@ _STATUS_JS = """() => ({episode: WOB_EPISODE_ID, done: WOB_DONE_GLOBAL, reward: 
 _RESET_JS = """({seed, ms}) => {
   if (typeof core === 'undefined' || typeof genProblem !== 'function') return null;
   if (core.EP_TIMER !== null && !WOB_DONE_GLOBAL) core.endEpisode(-1, false, 'abandoned');
+  if (window.jQuery) jQuery.fx.off = true;  // no half-drawn widgets (date pickers) to observe
   Math.seedrandom(seed);
   core.EPISODE_MAX_TIME = ms;
   core.startEpisodeReal();
