@@ -301,3 +301,39 @@ def test_cli_traces_a_command_and_draws_the_trace(tmp_path: Path, capsys: Any) -
     assert "unknown trace exporter" in capsys.readouterr().err
     assert main(["trace", "view", str(tmp_path / "missing")]) == 2
     assert tracing.active() is None
+
+
+def test_an_agent_run_inside_another_agents_node_is_its_child(traced: Path) -> None:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from toolpath.agents.base import finish
+
+    inner = tool_agent(
+        ScriptedModel([call("calculator", expression="6 * 7"), final("42")]), [calculator]
+    )
+
+    class S(TypedDict, total=False):
+        question: str
+        answer: str
+
+    def ask(state: S) -> S:
+        return {"answer": inner.invoke(state["question"])["answer"]}
+
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    outer = finish(g.compile(name="outer"), lambda q: {"question": q})
+    assert outer.invoke("What is 6 * 7?")["answer"] == "42"
+    tracing.disable()
+    spans = read(traced)
+    names = [s["name"] for s in spans]
+    assert names.count("node ask") == 1 and names.count("node model") == 2  # no doubles
+    inner_run = next(s for s in spans if s["name"] == "invoke_agent tool_agent")
+    assert parent_name(spans, inner_run) == "node ask"
+    for node in (s for s in spans if s["name"] in ("node model", "node tools", "node start")):
+        assert node["parent_id"] == inner_run["span_id"]
+    assert {parent_name(spans, s) for s in spans if s["kind"] == "model"} == {"node model"}
+    assert {parent_name(spans, s) for s in spans if s["kind"] == "tool"} == {"node tools"}

@@ -5,7 +5,10 @@ around the run's stream. A LangChain callback handler, :class:`RunTracer`, rides
 run's config: LangGraph calls it as each node starts and ends, and it opens a ``node NAME``
 span under the run's. A model or tool call made inside a node finds that node's span through
 the node's own config (LangGraph's callback manager there names the node's run), so nothing
-depends on which thread or task the node runs on.
+depends on which thread or task the node runs on. An agent run inside another agent's node
+gets its own handler one level deeper; each handler takes only the nodes of its own level
+(LangGraph's checkpoint namespace says how deep a node is), and model and tool calls go to
+the innermost run.
 """
 
 from __future__ import annotations
@@ -34,8 +37,11 @@ class RunTracer(BaseCallbackHandler):
 
     run_inline = True
 
-    def __init__(self, tracer: Tracer, run_span: Span) -> None:
+    def __init__(self, tracer: Tracer, run_span: Span, level: int = 0) -> None:
         self.tracer, self.run_span = tracer, run_span
+        self.level = level
+        """How deep in other graphs' nodes this run is (0: a top-level run): its own nodes'
+        checkpoint namespaces have ``level + 1`` parts; deeper ones are nested runs'."""
         self.root = set_span_in_context(run_span)
         self.spans: dict[UUID, Span] = {}
         self.nodes: dict[UUID, str] = {}
@@ -67,6 +73,9 @@ class RunTracer(BaseCallbackHandler):
         self.parents[run_id] = parent_run_id
         node = (metadata or {}).get("langgraph_node")
         if node is None or name != node or "langsmith:hidden" in (tags or ()):
+            return
+        namespace = str((metadata or {}).get("langgraph_checkpoint_ns") or "")
+        if namespace and namespace.count("|") != self.level:  # a nested run's node
             return
         if (
             parent_run_id is not None and self.nodes.get(parent_run_id) == node
@@ -104,10 +113,10 @@ def _here() -> tuple[RunTracer, UUID | None] | None:
     manager = (config or {}).get("callbacks")
     if not isinstance(manager, BaseCallbackManager):
         return None
-    for handler in manager.handlers:
-        if isinstance(handler, RunTracer):
-            return handler, manager.parent_run_id
-    return None
+    tracers = [h for h in manager.handlers if isinstance(h, RunTracer)]
+    if not tracers:
+        return None
+    return max(tracers, key=lambda t: t.level), manager.parent_run_id  # the innermost run's
 
 
 def node_context() -> Any:
@@ -130,7 +139,9 @@ def _start(tracer: Tracer, name: str, config: Any) -> tuple[RunTracer, Any]:
         context=node_context(),
         attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name},
     )
-    handler = RunTracer(tracer, span)
+    enclosing = (var_child_runnable_config.get() or {}).get("metadata") or {}
+    namespace = str(enclosing.get("langgraph_checkpoint_ns") or "")
+    handler = RunTracer(tracer, span, namespace.count("|") + 1 if namespace else 0)
     config = dict(config or {})
     callbacks = config.get("callbacks")
     if isinstance(callbacks, BaseCallbackManager):
