@@ -330,7 +330,7 @@ async def run_eval(
             await recorder.save({**record, "model": model} if model else record)
 
     try:
-        with traced_run(run.out_dir, trace):
+        with traced_run(run.out_dir, trace and bool(run.todo)):
             await gather_all([asyncio.create_task(one(ex)) for ex in run.todo])
     finally:
         recorder.close()

@@ -325,6 +325,16 @@ class WebSteps:
             history="\n".join(state.get("history", [])[-self.history_lines :]) or "(none yet)",
             page=page[1] if len(page) > 1 else page[0],
         )
+        update, final = await self.ask(state, text, env.tools(env.last), PROMPT)
+        if final:
+            update["history"] = [f"- done: {not_finished(await env.status())}"]
+        return update
+
+    async def ask(
+        self, state: WebState, text: str, tools: list[Any], instructions: str
+    ) -> tuple[dict[str, Any], bool]:
+        """One model turn for the next action (``done`` is a tool: the page, not the model, ends
+        episodes): the state update, and whether the model answered instead of acting."""
         write = get_stream_writer()
         loop = asyncio.get_running_loop()  # the model runs in a thread; tokens go back here
 
@@ -335,11 +345,11 @@ class WebSteps:
             decide,
             self.model,
             [user(text)],
-            env.tools(env.last),
-            instructions=PROMPT,
+            tools,
+            instructions=instructions,
             max_tokens=self.max_tokens,
             on_delta=on_delta if tokens_wanted() else None,
-            allow_final=False,  # "done" is a tool; the page, not the model, ends episodes
+            allow_final=False,
             max_calls=1,
         )
         assert decision.completion is not None
@@ -353,9 +363,7 @@ class WebSteps:
             record["error"] = decision.error
             update["failures"] = state.get("failures", 0) + 1
             update["history"] = [f"- (your reply could not be used: {decision.error})"]
-        elif decision.final is not None:
-            update["history"] = [f"- done: {not_finished(await env.status())}"]
-        return update
+        return update, decision.error is None and decision.final is not None
 
     async def execute(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
         """Run the chosen action on the page through the shared tool-execution step; ``done``

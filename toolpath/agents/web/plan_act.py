@@ -23,25 +23,20 @@ which stays as the baseline.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
 
 from toolpath.agents.approval import Approve
 from toolpath.agents.base import (
     AgentGraph,
     aexecute_calls,
     as_model,
-    model_record,
-    tokens_wanted,
 )
 from toolpath.agents.budget import Budget
-from toolpath.agents.toolcall import decide
 from toolpath.agents.web.agent import (
     WebState,
     WebSteps,
@@ -53,7 +48,7 @@ from toolpath.agents.web.agent import (
 )
 from toolpath.agents.web.focus import final_target, focus, matches, submit_like, unmet, view
 from toolpath.errors import BrowserError
-from toolpath.llm.base import ChatModel, user
+from toolpath.llm.base import ChatModel
 
 PROMPT = (Path(__file__).with_name("plan_prompt.md")).read_text(encoding="utf-8").strip()
 
@@ -127,33 +122,7 @@ class PlanActSteps(WebSteps):
             replace(t, description="Say that subtask NOW is finished.") if t.name == "done" else t
             for t in env.tools(shown)
         ]
-        write, loop = get_stream_writer(), asyncio.get_running_loop()
-
-        def on_delta(delta: str) -> None:
-            loop.call_soon_threadsafe(write, {"type": "token", "node": "act", "delta": delta})
-
-        decision = await asyncio.to_thread(
-            decide,
-            self.model,
-            [user(text)],
-            tools,
-            instructions=PROMPT,
-            max_tokens=self.max_tokens,
-            on_delta=on_delta if tokens_wanted() else None,
-            allow_final=False,
-            max_calls=1,
-        )
-        assert decision.completion is not None
-        record = model_record("act", decision.completion, self.model.name)
-        update: dict[str, Any] = {
-            "steps": state.get("steps", 0) + 1,
-            "messages": [decision.message],
-            "trace": [record],
-        }
-        if decision.error is not None:
-            record["error"] = decision.error
-            update["failures"] = state.get("failures", 0) + 1
-            update["history"] = [f"- (your reply could not be used: {decision.error})"]
+        update, _ = await self.ask(state, text, tools, PROMPT)
         return update
 
     async def execute(self, state: WebState, config: RunnableConfig) -> dict[str, Any]:
