@@ -35,6 +35,7 @@ from toolpath.agents.base import (
     AgentGraph,
     aexecute_calls,
     as_model,
+    parse_call,
 )
 from toolpath.agents.budget import Budget
 from toolpath.agents.web.agent import (
@@ -131,8 +132,8 @@ class PlanActSteps(WebSteps):
         subtasks, now = state["subtasks"], state.get("current", 0)
         turn = state["messages"][-1]
         call = turn["tool_calls"][0]
-        name = call["function"]["name"]
-        args = _arguments(call)
+        _, name, parsed = parse_call(call)
+        args = parsed if isinstance(parsed, dict) else {}
         shown = focus(env.last, subtasks, now)
         page = view(shown)
         said = f"- {name}({', '.join(f'{k}={json.dumps(v)}' for k, v in args.items())})"
@@ -182,15 +183,6 @@ def _unblocked(shown: Any, state: WebState) -> Any:
         return shown
     kept = tuple(e for e in shown.elements if e.ref not in blocked)
     return replace(shown, elements=kept, by_ref={e.ref: e for e in kept})
-
-
-def _arguments(call: dict[str, Any]) -> dict[str, Any]:
-    raw = call["function"].get("arguments")
-    try:
-        args = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    return args if isinstance(args, dict) else {}
 
 
 def _guard(
