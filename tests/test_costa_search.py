@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolpath.agents.costa.plan import execute_plan
 from toolpath.agents.costa.search import (
+    ANY,
     CostTable,
     SearchResult,
     Step,
@@ -21,13 +23,13 @@ from toolpath.agents.costa.search import (
     ToolInfo,
     astar,
     count_search_tree,
-    execute_plan,
     exhaustive,
     greedy,
     heuristic,
     lower_bound,
     path_cost,
     prune,
+    thresholds,
     uniform_cost,
 )
 from toolpath.errors import ConfigError, PlanError
@@ -206,7 +208,7 @@ def test_failure_replans_from_frontier_and_table_persists(tmp_path: Path) -> Non
                       {"id": "s2", "type": "recolor", "parents": ["s1"]}]}
     )  # fmt: skip
     tools = [
-        ToolInfo("seg", frozenset({"segment"}), output_type="mask"),
+        ToolInfo("seg", frozenset({"segment"})),
         ToolInfo("fast", frozenset({"recolor"}), requires=("seg",)),
         ToolInfo("slow", frozenset({"recolor"})),
     ]
@@ -322,7 +324,16 @@ def test_every_search_takes_the_same_arguments() -> None:
     done = [Step("a", "tx", 1.5, 0.95)]
     for search in (astar, uniform_cost, exhaustive, greedy):
         params = inspect.signature(search).parameters
-        assert list(params) == ["tree", "tools", "table", "alpha", "q_threshold", "done"]
+        assert list(params) == [
+            "tree",
+            "tools",
+            "table",
+            "alpha",
+            "q_threshold",
+            "threshold",
+            "done",
+            "start_types",
+        ]
         assert search.__name__ in repr(search) and search.__doc__
         assert pickle.loads(pickle.dumps(search)) is search
         r = search(tree, tools, table, alpha=1.0, q_threshold=0.5, done=done)
@@ -371,3 +382,59 @@ def test_prune_and_tree_validation() -> None:
         SubtaskTree.from_json('{"subtasks": [{"id": "a", "type": "x", "parents": "b"}]}')
     t = SubtaskTree.from_json(json.dumps({"subtasks": [{"id": "a", "type": "x"}]}))
     assert t["a"] == Subtask("a", "x") and len(t) == 1
+
+
+def test_data_types_order_the_path() -> None:
+    """The working object's type flows through the path: a tool runs only on the type it
+    takes, so a chart cannot be cleaned, and the search orders the free subtasks by type."""
+    tree = SubtaskTree(
+        [Subtask("s1", "load"), Subtask("s2", "clean", ("s1",)), Subtask("s3", "plot", ("s1",))]
+    )
+    tools = [
+        ToolInfo("read", frozenset({"load"}), "Source", "Frame"),
+        ToolInfo("fix", frozenset({"clean"}), "Frame", "Frame"),
+        ToolInfo("draw", frozenset({"plot"}), "Frame", "Chart"),
+        ToolInfo("note", frozenset({"clean"}), ANY, ANY),  # takes anything, keeps its type
+    ]
+    table = CostTable(
+        {("read", "load"): (1.0, 0.99), ("fix", "clean"): (1.0, 0.99),
+         ("draw", "plot"): (1.0, 0.99), ("note", "clean"): (5.0, 0.99)}
+    )  # fmt: skip
+    best = exhaustive(tree, tools, table, start_types=("Source",))
+    for search in (astar, uniform_cost, greedy):
+        r = search(tree, tools, table, start_types=("Source",))
+        assert [(s.subtask_id, s.tool) for s in r.path] == [
+            ("s1", "read"), ("s2", "fix"), ("s3", "draw")
+        ]  # fmt: skip
+        assert r.objective == pytest.approx(best.objective)
+    # orders: s1 then (s2 fix|note, s3) or (s3, s2 note): 2 + 1 complete paths
+    assert count_search_tree(tree, tools, start_types=("Source",)) == (1 + 1 + 3 + 3, 3)
+    assert best.paths == 3
+    with pytest.raises(PlanError, match=r"'load'.*read cannot run"):
+        astar(tree, tools, table)  # the default start type, an image, is not a Source
+    done = [Step("s1", "read", 1.0, 0.99), Step("s3", "draw", 1.0, 0.99)]
+    r = astar(tree, tools, table, start_types=("Source",), done=done)
+    assert [s.tool for s in r.path] == ["read", "draw", "note"]  # only `note` takes a Chart
+
+
+def test_threshold_rules() -> None:
+    """The paper's rule bounds the whole plan's quality, so long plans of good tools fail it;
+    the per-step and length-normalised rules do not grow stricter with the plan's length."""
+    tree = SubtaskTree([Subtask(f"s{i}", "x", (f"s{i - 1}",) if i else ()) for i in range(3)])
+    tools = [ToolInfo("good", frozenset({"x"})), ToolInfo("poor", frozenset({"x"}))]
+    table = CostTable({("good", "x"): (2.0, 0.85), ("poor", "x"): (1.0, 0.6)})
+    assert thresholds(0.8, "product", 3) == (0.0, 0.8)
+    assert thresholds(0.8, "step", 3) == (0.8, 0.0)
+    assert thresholds(0.8, "normalized", 3) == (0.0, pytest.approx(0.512))
+    with pytest.raises(PlanError, match=r"quality >= 0.8"):
+        astar(tree, tools, table, q_threshold=0.8)  # 0.85 ** 3 = 0.61
+    for rule in ("step", "normalized"):
+        for search in (astar, uniform_cost, exhaustive):
+            r = search(tree, tools, table, q_threshold=0.8, threshold=rule, alpha=2.0)
+            assert [s.tool for s in r.path] == ["good"] * 3  # the cheap tool is below 0.8
+    with pytest.raises(PlanError, match=r"per-step quality threshold 0.9"):
+        astar(tree, tools, table, q_threshold=0.9, threshold="step")
+    r = greedy(tree, tools, table, q_threshold=0.9, threshold="step", alpha=2.0)
+    assert [s.tool for s in r.path] == ["poor"] * 3  # greedy ignores every threshold
+    with pytest.raises(ConfigError, match="unknown threshold"):
+        astar(tree, tools, table, threshold="median")

@@ -22,8 +22,6 @@ are invalid. The search is generic: nothing here knows about images.
 * :func:`uniform_cost` (``h = 0``), :func:`exhaustive` (every order and tool assignment) and
   :func:`greedy` (each subtask's best single-step tool, no search) are baselines;
   :func:`count_search_tree` counts exhaustive's nodes without enumerating them.
-* :func:`execute_plan` runs a plan step by step through a caller's ``run_step``, updates the
-  table from each result, and on a failure re-plans from the executed prefix.
 """
 
 from __future__ import annotations
@@ -32,17 +30,26 @@ import heapq
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from toolpath.agents.costa.table import CostTable, Estimate
 from toolpath.errors import ConfigError, PlanError
 
 __all__ = [
-    "Attempt", "CostTable", "Estimate", "Execution", "Search", "SearchResult", "Step", "Subtask",
-    "SubtaskTree", "ToolInfo", "astar", "check_alpha", "count_search_tree", "execute_plan",
-    "exhaustive", "greedy", "heuristic", "lower_bound", "path_cost", "prune", "uniform_cost",
+    "ANY", "THRESHOLDS", "CostTable", "Estimate", "Search", "SearchResult", "Step", "Subtask",
+    "SubtaskTree", "ToolInfo", "astar", "check_alpha", "count_search_tree", "exhaustive",
+    "greedy", "heuristic", "lower_bound", "path_cost", "prune", "thresholds", "uniform_cost",
 ]  # fmt: skip
+
+ANY = "*"
+"""A tool's data type that matches anything: as an input it takes whatever the working object
+is; as an output it leaves the object's type as it was."""
+
+THRESHOLDS = ("product", "step", "normalized")
+"""How ``q_threshold`` bounds a plan's quality: ``product`` (the paper's: ``prod Q >= t``),
+``step`` (every planned step's ``Q >= t``) or ``normalized`` (the geometric mean per subtask,
+``(prod Q) ** (1 / n) >= t``, which is ``prod Q >= t ** n`` for an ``n``-subtask tree)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,11 @@ class SubtaskTree:
 
 @dataclass(frozen=True)
 class ToolInfo:
-    """A tool: the subtask types it ``serves``, its data types, and tools that must run first."""
+    """A tool: the subtask types it ``serves``, its data types, and tools that must run first.
+
+    The working object flows through the path: a tool can run only when the object's current
+    type is its ``input_type``, and leaves it of its ``output_type`` (:data:`ANY` matches any
+    type, or keeps it)."""
 
     name: str
     serves: frozenset[str]
@@ -171,12 +182,25 @@ def _objective(cost: float, quality: float, alpha: float) -> float:
     return (cost**alpha if alpha else 1.0) * (2.0 - quality) ** (2.0 - alpha)
 
 
-def check_alpha(alpha: float, q_threshold: float = 0.0) -> None:
-    """:class:`ConfigError` unless ``alpha`` is in [0, 2] and ``q_threshold`` in [0, 1]."""
+def check_alpha(alpha: float, q_threshold: float = 0.0, threshold: str = "product") -> None:
+    """:class:`ConfigError` unless ``alpha`` is in [0, 2], ``q_threshold`` in [0, 1] and
+    ``threshold`` one of :data:`THRESHOLDS`."""
     if not 0.0 <= alpha <= 2.0:
         raise ConfigError(f"alpha must be in [0, 2], got {alpha!r}")
     if not 0.0 <= q_threshold <= 1.0:
         raise ConfigError(f"q_threshold must be in [0, 1], got {q_threshold!r}")
+    if threshold not in THRESHOLDS:
+        raise ConfigError(f"unknown threshold {threshold!r}; use one of: {', '.join(THRESHOLDS)}")
+
+
+def thresholds(q_threshold: float, threshold: str, n: int) -> tuple[float, float]:
+    """``(least quality of one step, least product of qualities)`` that ``q_threshold`` means
+    under the ``threshold`` rule (:data:`THRESHOLDS`) for an ``n``-subtask tree."""
+    if threshold == "step":
+        return q_threshold, 0.0
+    if threshold == "normalized":
+        return 0.0, q_threshold**n
+    return 0.0, q_threshold
 
 
 def prune(
@@ -197,7 +221,8 @@ def prune(
     while changed:
         changed = False
         for t in relevant:
-            if t.name not in kept and t.input_type in available and kept.issuperset(t.requires):
+            takes = t.input_type == ANY or t.input_type in available
+            if t.name not in kept and takes and kept.issuperset(t.requires):
                 kept.add(t.name)
                 available.add(t.output_type)
                 changed = True
@@ -221,10 +246,20 @@ class _Option:
     quality: float
     needs: int  # bit mask of required tools
     bit: int  # this tool's bit when some tool requires it, else 0
+    takes: int  # the working object's type it needs (-1: any)
+    gives: int  # the type it leaves (-1: the same)
+
+    def fits(self, used: int, kind: int) -> bool:
+        return not self.needs & ~used and self.takes in (-1, kind)
+
+    def after(self, kind: int) -> int:
+        return kind if self.gives == -1 else self.gives
 
 
 class _Problem:
-    """A tree, pruned tools and table compiled to bit masks, plus the start state from ``done``."""
+    """A tree, pruned tools and table compiled to bit masks, plus the start states from ``done``
+    (one per type the working object may start as; after ``done``, the type its last step
+    left). Options below ``step_min`` quality are left out."""
 
     def __init__(
         self,
@@ -232,13 +267,18 @@ class _Problem:
         tools: Sequence[ToolInfo],
         table: CostTable | None,
         done: Sequence[Step] = (),
+        start_types: Sequence[str] = ("image",),
+        step_min: float = 0.0,
     ) -> None:
         self.tree = tree
         self.n = len(tree)
         self.full = (1 << self.n) - 1
-        usable = prune(tools, tree)
+        usable = prune(tools, tree, start_types)
         required = sorted({r for t in usable for r in t.requires})
         rbit = {name: 1 << k for k, name in enumerate(required)}
+        names = sorted({*start_types, *(x for t in tools for x in (t.input_type, t.output_type))})
+        tid = {name: i for i, name in enumerate(n for n in names if n != ANY)}
+        tid[ANY] = -1
         self.parents = [sum(1 << tree.index[p] for p in s.parents) for s in tree]
         self.options: list[list[_Option]] = []
         for s in tree:
@@ -246,8 +286,16 @@ class _Problem:
             for t in usable:
                 if s.type in t.serves:
                     cost, quality = table.get(t.name, s.type) if table is not None else (0.0, 1.0)
+                    if quality < step_min:
+                        continue
                     needs = sum(rbit[r] for r in t.requires)
-                    opts.append(_Option(t.name, cost, quality, needs, rbit.get(t.name, 0)))
+                    types = tid[t.input_type], tid[t.output_type]
+                    opts.append(_Option(t.name, cost, quality, needs, rbit.get(t.name, 0), *types))
+            if not opts:
+                raise PlanError(
+                    f"no tool for subtask {s.id!r} ({s.type}) reaches the per-step quality "
+                    f"threshold {step_min}"
+                )
             self.options.append(opts)
         self.min_cost = [min(o.cost for o in opts) for opts in self.options]
         self.max_quality = [max(o.quality for o in opts) for opts in self.options]
@@ -256,6 +304,7 @@ class _Problem:
         by_name = {t.name: t for t in tools}
         self.mask = self.used = 0
         self.cost, self.quality = 0.0, 1.0
+        self.kinds = sorted({tid[k] for k in start_types})
         for step in done:
             i = tree.index.get(step.subtask_id)
             if i is None or self.mask >> i & 1 or self.parents[i] & ~self.mask:
@@ -267,6 +316,8 @@ class _Problem:
             self.used |= rbit.get(step.tool, 0)
             self.cost += step.cost
             self.quality *= step.quality
+            if tool.output_type != ANY:
+                self.kinds = [tid[tool.output_type]]
         self.prefix = list(done)
 
     def rest(self, mask: int) -> tuple[float, float]:
@@ -281,12 +332,13 @@ class _Problem:
             self._rest[mask] = got
         return got
 
-    def moves(self, mask: int, used: int) -> Iterator[tuple[int, _Option]]:
-        """Every (subtask index, option) allowed next: parents done, required tools used."""
+    def moves(self, mask: int, used: int, kind: int) -> Iterator[tuple[int, _Option]]:
+        """Every (subtask index, option) allowed next: parents done, required tools used, and
+        the working object of the type the tool takes."""
         for i in range(self.n):
             if not mask >> i & 1 and not self.parents[i] & ~mask:
                 for o in self.options[i]:
-                    if not o.needs & ~used:
+                    if o.fits(used, kind):
                         yield i, o
 
     def step(self, i: int, o: _Option) -> Step:
@@ -300,11 +352,12 @@ def lower_bound(
     done: Sequence[Step] = (),
     *,
     alpha: float = 1.0,
+    start_types: Sequence[str] = ("image",),
 ) -> float:
     """A lower bound on the objective of every completion of the path ``done``: the objective at
     ``sum C`` plus the remaining subtasks' best costs and ``prod Q`` times their best qualities."""
     check_alpha(alpha)
-    p = _Problem(tree, tools, table, done)
+    p = _Problem(tree, tools, table, done, start_types)
     rc, rq = p.rest(p.mask)
     return _objective(p.cost + rc, p.quality * rq, alpha)
 
@@ -316,17 +369,19 @@ def heuristic(
     done: Sequence[Step] = (),
     *,
     alpha: float = 1.0,
+    start_types: Sequence[str] = ("image",),
 ) -> float:
     """A*'s ``h`` after the path ``done``: :func:`lower_bound` minus the objective ``g`` so far."""
     g = path_cost([s.cost for s in done], [s.quality for s in done], alpha)
-    return lower_bound(tree, tools, table, done, alpha=alpha) - g
+    return lower_bound(tree, tools, table, done, alpha=alpha, start_types=start_types) - g
 
 
 def _no_path(p: _Problem, q_threshold: float) -> PlanError:
     rq = p.rest(p.mask)[1]
     return PlanError(
         f"no tool path completes the {p.n - p.mask.bit_count()} remaining subtask(s) with "
-        f"quality >= {q_threshold} (at best {p.quality * rq:.4g} before tool requirements)"
+        f"quality >= {q_threshold:.4g} (at best {p.quality * rq:.4g} before tool requirements "
+        "and data types)"
     )
 
 
@@ -347,20 +402,22 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
         raise _no_path(p, q_threshold)
     Node = tuple[Any, Step] | None  # a path as a linked list, newest step first
     start: Node = None
-    heap: list[tuple[float, int, int, int, int, float, float, Node]] = [
-        (f_of(p.mask, p.cost, p.quality), 0, 0, p.mask, p.used, p.cost, p.quality, start)
+    f0 = f_of(p.mask, p.cost, p.quality)
+    heap: list[tuple[float, int, int, int, int, int, float, float, Node]] = [
+        (f0, 0, -1 - k, p.mask, p.used, kind, p.cost, p.quality, start)
+        for k, kind in enumerate(p.kinds)
     ]
-    closed: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    closed: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
     expanded = generated = 0
 
-    def dominated(key: tuple[int, int], cost: float, quality: float) -> bool:
+    def dominated(key: tuple[int, int, int], cost: float, quality: float) -> bool:
         return any(c <= cost and q >= quality for c, q in closed.get(key, ()))
 
     while heap:
-        _, _, _, mask, used, cost, quality, node = heapq.heappop(heap)
-        if dominated((mask, used), cost, quality):
+        _, _, _, mask, used, kind, cost, quality, node = heapq.heappop(heap)
+        if dominated((mask, used, kind), cost, quality):
             continue
-        closed.setdefault((mask, used), []).append((cost, quality))
+        closed.setdefault((mask, used, kind), []).append((cost, quality))
         expanded += 1
         if mask == p.full:
             steps: list[Step] = []
@@ -371,23 +428,27 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
             return SearchResult(
                 path, cost, quality, _objective(cost, quality, alpha), expanded, generated, 1
             )
-        for i, o in p.moves(mask, used):
-            mask2, used2 = mask | 1 << i, used | o.bit
+        for i, o in p.moves(mask, used, kind):
+            mask2, used2, kind2 = mask | 1 << i, used | o.bit, o.after(kind)
             cost2, quality2 = cost + o.cost, quality * o.quality
-            if hopeless(mask2, quality2) or dominated((mask2, used2), cost2, quality2):
+            if hopeless(mask2, quality2) or dominated((mask2, used2, kind2), cost2, quality2):
                 continue
             generated += 1
             entry = (f_of(mask2, cost2, quality2), -mask2.bit_count(), generated)
-            heapq.heappush(heap, (*entry, mask2, used2, cost2, quality2, (node, p.step(i, o))))
+            state = (mask2, used2, kind2, cost2, quality2, (node, p.step(i, o)))
+            heapq.heappush(heap, (*entry, *state))
     raise _no_path(p, q_threshold)
 
 
 class Search:
     """A tool-path search (:func:`astar`, :func:`uniform_cost`, :func:`exhaustive`,
     :func:`greedy`), made from its ``body``: called with a tree, the tools and the table, it
-    checks ``alpha`` and ``q_threshold``, compiles the problem (starting after the executed
-    steps ``done``, which the returned path includes) and hands it to
-    ``body(problem, alpha, q_threshold)``."""
+    checks ``alpha`` and the quality threshold, compiles the problem (starting after the
+    executed steps ``done``, which the returned path includes, with the working object of one
+    of ``start_types``) and hands it to ``body(problem, alpha, least_product_quality)``.
+    ``threshold`` says how ``q_threshold`` applies (:data:`THRESHOLDS`)."""
+
+    thresholded = True  # greedy, the no-search baseline, ignores every quality threshold
 
     def __init__(self, body: Callable[[_Problem, float, float], SearchResult]) -> None:
         self.body = body
@@ -402,10 +463,16 @@ class Search:
         *,
         alpha: float = 1.0,
         q_threshold: float = 0.8,
+        threshold: str = "product",
         done: Sequence[Step] = (),
+        start_types: Sequence[str] = ("image",),
     ) -> SearchResult:
-        check_alpha(alpha, q_threshold)
-        return self.body(_Problem(tree, tools, table, done), alpha, q_threshold)
+        check_alpha(alpha, q_threshold, threshold)
+        step_min, product_min = thresholds(q_threshold, threshold, len(tree))
+        if not self.thresholded:
+            step_min, product_min = 0.0, 0.0
+        problem = _Problem(tree, tools, table, done, start_types, step_min)
+        return self.body(problem, alpha, product_min)
 
     def __repr__(self) -> str:
         return f"<search {self.__name__}>"
@@ -437,7 +504,7 @@ def exhaustive(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     counts = [0, 0]  # nodes, complete paths
     steps: list[Step] = []
 
-    def visit(mask: int, used: int, cost: float, quality: float) -> None:
+    def visit(mask: int, used: int, kind: int, cost: float, quality: float) -> None:
         counts[0] += 1
         if mask == p.full:
             counts[1] += 1
@@ -445,12 +512,13 @@ def exhaustive(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
             if quality >= q_threshold and value < best[0]:
                 best[:] = [value, (list(steps), cost, quality)]
             return
-        for i, o in p.moves(mask, used):
+        for i, o in p.moves(mask, used, kind):
             steps.append(p.step(i, o))
-            visit(mask | 1 << i, used | o.bit, cost + o.cost, quality * o.quality)
+            visit(mask | 1 << i, used | o.bit, o.after(kind), cost + o.cost, quality * o.quality)
             steps.pop()
 
-    visit(p.mask, p.used, p.cost, p.quality)
+    for kind in p.kinds:
+        visit(p.mask, p.used, kind, p.cost, p.quality)
     if best[1] is None:
         raise _no_path(p, q_threshold)
     path, cost, quality = best[1]
@@ -458,21 +526,24 @@ def exhaustive(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
 
 
 def count_search_tree(
-    tree: SubtaskTree, tools: Sequence[ToolInfo], done: Sequence[Step] = ()
+    tree: SubtaskTree,
+    tools: Sequence[ToolInfo],
+    done: Sequence[Step] = (),
+    start_types: Sequence[str] = ("image",),
 ) -> tuple[int, int]:
     """``(nodes, complete paths)`` of :func:`exhaustive`'s enumeration tree, counted by dynamic
-    programming over (done set, tools used) instead of enumerated."""
-    p = _Problem(tree, tools, None, done)
-    layer = {(p.mask, p.used): 1}
+    programming over (done set, tools used, object type) instead of enumerated."""
+    p = _Problem(tree, tools, None, done, start_types)
+    layer = {(p.mask, p.used, kind): 1 for kind in p.kinds}
     nodes = 0
     while layer:
         nodes += sum(layer.values())
         if next(iter(layer))[0] == p.full:
             return nodes, sum(layer.values())
-        nxt: dict[tuple[int, int], int] = {}
-        for (mask, used), ways in layer.items():
-            for i, o in p.moves(mask, used):
-                key = (mask | 1 << i, used | o.bit)
+        nxt: dict[tuple[int, int, int], int] = {}
+        for (mask, used, kind), ways in layer.items():
+            for i, o in p.moves(mask, used, kind):
+                key = (mask | 1 << i, used | o.bit, o.after(kind))
                 nxt[key] = nxt.get(key, 0) + ways
         layer = nxt
     return nodes, 0
@@ -484,8 +555,9 @@ def greedy(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
     tool of best single-step objective ``C**alpha * (2 - Q)**(2 - alpha)``. It ignores the
     quality threshold (the caller can compare its ``quality``); :class:`PlanError` if stuck."""
     mask, used, cost, quality, path = p.mask, p.used, p.cost, p.quality, list(p.prefix)
+    kind = p.kinds[0]
     while mask != p.full:
-        moves = list(p.moves(mask, used))
+        moves = list(p.moves(mask, used, kind))
         if not moves:
             raise _no_path(p, 0.0)
         first = moves[0][0]
@@ -494,98 +566,11 @@ def greedy(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
             key=lambda m: (_objective(m[1].cost, m[1].quality, alpha), m[1].cost),
         )
         path.append(p.step(i, o))
-        mask, used, cost, quality = mask | 1 << i, used | o.bit, cost + o.cost, quality * o.quality
+        mask, used, kind = mask | 1 << i, used | o.bit, o.after(kind)
+        cost, quality = cost + o.cost, quality * o.quality
     return SearchResult(
         path, cost, quality, _objective(cost, quality, alpha), len(path) - len(p.prefix), 0, 1
     )
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One run of a planned step: whether the verifier passed it and what it really cost."""
-
-    step: Step
-    ok: bool
-    cost: float
-    quality: float | None
-
-
-@dataclass
-class Execution:
-    """The outcome of :func:`execute_plan`. ``steps`` are the executed steps with real costs and
-    qualities; ``total_cost`` also counts failed attempts; ``reason`` says why a failed
-    execution stopped."""
-
-    steps: list[Step]
-    attempts: list[Attempt]
-    total_cost: float
-    final_quality: float
-    objective: float
-    expanded: int
-    replans: int
-    success: bool
-    reason: str = ""
-    plans: list[SearchResult] = field(default_factory=list)
-
-
-RunStep = Callable[[Step], tuple[bool, float, float | None]]
-
-
-def execute_plan(
-    tree: SubtaskTree,
-    tools: Sequence[ToolInfo],
-    table: CostTable,
-    run_step: RunStep,
-    *,
-    alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    max_replans: int = 10,
-) -> Execution:
-    """Plan with :func:`astar`, then run the plan's steps one by one through ``run_step(step) ->
-    (ok, observed_cost, observed_quality or None)``, which the caller supplies (it runs the tool
-    and the verifier). A success records the real cost (and score) in ``table`` and the plan
-    goes on; a failure records the cost and lowers the tool's quality
-    (:meth:`CostTable.record_failure`), then A* re-plans from the executed prefix, which stays as
-    it is. Raises :class:`PlanError` only when there is no plan at all before anything ran; once
-    steps have run it returns ``success=False`` with a ``reason`` when no plan remains or after
-    ``max_replans`` re-plans."""
-    kind = {s.id: s.type for s in tree}
-    plan = astar(tree, tools, table, alpha=alpha, q_threshold=q_threshold)
-    plans: list[SearchResult] = [plan]
-    steps: list[Step] = []
-    attempts: list[Attempt] = []
-    replans, reason = 0, ""
-    while len(steps) < len(tree):
-        planned = plan.path[len(steps)]
-        ok, cost, quality = run_step(planned)
-        attempts.append(Attempt(planned, ok, cost, quality))
-        if ok:
-            table.record_success(planned.tool, kind[planned.subtask_id], cost, quality)
-            real_q = planned.quality if quality is None else quality
-            steps.append(Step(planned.subtask_id, planned.tool, cost, real_q))
-            continue
-        table.record_failure(planned.tool, kind[planned.subtask_id], cost)
-        if replans == max_replans:
-            reason = f"step {planned} failed after {max_replans} re-plans"
-            break
-        try:
-            plan = astar(tree, tools, table, alpha=alpha, q_threshold=q_threshold, done=steps)
-        except PlanError as exc:
-            reason = f"step {planned} failed and no plan remains: {exc}"
-            break
-        replans += 1
-        plans.append(plan)
-    total = math.fsum(a.cost for a in attempts)
-    final_q = math.prod(s.quality for s in steps)
-    return Execution(
-        steps=steps,
-        attempts=attempts,
-        total_cost=total,
-        final_quality=final_q,
-        objective=_objective(total, final_q, alpha),
-        expanded=sum(pl.expanded for pl in plans),
-        replans=replans,
-        success=len(steps) == len(tree),
-        reason=reason,
-        plans=plans,
-    )
+greedy.thresholded = False
