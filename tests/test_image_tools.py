@@ -370,18 +370,21 @@ class _FakeVLM:
 def test_vlm_verifier_request_and_answers() -> None:
     model = _FakeVLM("Yes, the circle is blue.")
     small = R.image[:32, :48]
-    assert VLMVerifier(model)("Recolor the red circle blue", small, small) == 1.0
+    verifier = VLMVerifier(model)
+    params = {"target": "red circle", "color": "blue"}
+    assert verifier("recolor", ImageState(small), small, params) == (1.0, True)
     (messages, kwargs), = model.calls  # fmt: skip
     assert kwargs["temperature"] == 0.0
     (msg,) = messages
     text, first, second = msg["content"]
-    assert msg["role"] == "user" and "Recolor the red circle blue" in text["text"]
+    assert msg["role"] == "user" and "recolor (target: red circle, color: blue)" in text["text"]
     assert first["type"] == second["type"] == "image_url"
     head, data = first["image_url"]["url"].split(",", 1)
     assert head == "data:image/png;base64"
     png = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
     assert png.shape == (32, 48, 3)
     assert [VLMVerifier.parse(a) for a in ("No.", " yes", "0.7", "maybe", "")] == [0, 1, 0.7, 0, 0]
+    assert VLMVerifier(_FakeVLM("0.4"), pass_at=0.3)("denoise", small, small, {}) == (0.4, True)
 
 
 def test_text_checks_work_without_ocr(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,6 +44,7 @@ from toolpath.agents.base import (
     tool_record,
 )
 from toolpath.agents.budget import Budget
+from toolpath.agents.costa.domain import Verifier, verdict
 from toolpath.agents.costa.search import (
     Search,
     Step,
@@ -63,20 +64,22 @@ from toolpath.llm.base import ChatModel, ToolCall, assistant, system, user
 
 
 class Domain(Protocol):
-    """What CoSTA* needs from a tool domain (see :mod:`toolpath.agents.costa.image`). A domain
+    """What CoSTA* needs from a tool domain (:class:`~toolpath.agents.costa.image.ImageDomain`,
+    or any :class:`~toolpath.agents.costa.domain.ToolDomain` built from typed functions).
+    ``start_types`` are the data types the working object may start as; ``verify`` returns a
+    score, a bool, ``(score, ok)`` or a :class:`~toolpath.agents.costa.domain.Verdict`. A domain
     may also name the classes of its working objects (``context_types``), so that a
     checkpointer which loads only the types it is told of stores them too."""
 
     subtask_schemas: Mapping[str, Mapping[str, Any]]
     tools: Sequence[ToolInfo]
+    start_types: Sequence[str]
     example: str
 
     def priors(self) -> dict[tuple[str, str], tuple[float, float]]: ...
     def complete_tree(self, subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     def run(self, tool: str, kind: str, params: Mapping[str, Any], context: Any) -> Any: ...
-    def verify(
-        self, kind: str, before: Any, after: Any, params: Mapping[str, Any]
-    ) -> tuple[float, bool]: ...
+    def verify(self, kind: str, before: Any, after: Any, params: Mapping[str, Any]) -> Any: ...
 
 
 class CostaState(TypedDict, total=False):
@@ -114,7 +117,7 @@ SEARCHES: dict[str, Search] = {
 class CostaSteps:
     """CoSTA*'s nodes and routes, each callable alone on a :class:`CostaState`: the model, the
     domain, the cost table (learned into, and saved to ``table_path`` after every step) and
-    the search options."""
+    the search options. A ``verifier`` replaces the domain's for every subtask type."""
 
     model: ChatModel
     domain: Domain
@@ -122,6 +125,8 @@ class CostaSteps:
     find: Search = astar
     alpha: float = 1.0
     q_threshold: float = 0.8
+    threshold: str = "product"
+    verifier: Verifier | None = None
     max_replans: int = 10
     table_path: str | Path | None = None
     approve: Approve = None
@@ -146,12 +151,14 @@ class CostaSteps:
 
     def search(self, state: CostaState) -> dict[str, Any]:
         tree = _search_tree(state["tree"])
-        tools = prune(self.domain.tools, tree)
         done = state.get("executed", [])
+        starts = tuple(self.domain.start_types)
         try:
+            tools = prune(self.domain.tools, tree, starts)
             result = self.find(
-                tree, tools, self.table, alpha=self.alpha, q_threshold=self.q_threshold, done=done
-            )
+                tree, tools, self.table, alpha=self.alpha, q_threshold=self.q_threshold,
+                threshold=self.threshold, done=done, start_types=starts,
+            )  # fmt: skip
         except PlanError as exc:
             return {"status": "failed", "reason": str(exc)}
         return {"plan": result.path, "expanded": state.get("expanded", 0) + result.expanded}
@@ -169,12 +176,17 @@ class CostaSteps:
                     raise ToolError(refusal)
                 after = self.domain.run(step.tool, kind, params, before)
                 cost = time.perf_counter() - start
-                score, ok = self.domain.verify(kind, before, after, params)
+                check = self.verifier or self.domain.verify
+                score, ok, why = verdict(check(kind, before, after, params))
                 error = None
             except Exception as exc:  # a crashing tool is a failed step, never the end of the run
-                after, cost, score, ok = before, time.perf_counter() - start, 0.0, False
+                after, cost, score, ok, why = before, time.perf_counter() - start, 0.0, False, ""
                 error = f"{type(exc).__name__}: {exc}"
-            failed = error or (None if ok else f"the {kind} check failed (quality {score:.2f})")
+            failed = error
+            if error is None and not ok:
+                failed = f"the {kind} check failed (quality {score:.2f})" + (
+                    f": {why}" if why else ""
+                )
             tracing.tool_result(span, None, failed)
         attempt = {
             "subtask": step.subtask_id,
@@ -184,6 +196,7 @@ class CostaSteps:
             "quality": score,
             "ok": ok,
             "error": error,
+            **({"why": why} if why else {}),
         }
         update: dict[str, Any] = {
             "attempts": [*state.get("attempts", []), attempt],
@@ -238,6 +251,8 @@ def costa_agent(
     domain: Domain | None = None,
     alpha: float = 1.0,
     q_threshold: float = 0.8,
+    threshold: str = "product",
+    verifier: Verifier | None = None,
     table_path: str | Path | None = None,
     max_replans: int = 10,
     search: str = "astar",
@@ -250,13 +265,17 @@ def costa_agent(
     state has the executed path (``executed``: real cost and quality per step), every
     ``attempts`` entry with its verifier score, ``expanded`` nodes, ``replans`` and ``status``
     (``done``; ``failed`` when no tool path remains, ``step_limit`` after ``max_replans``).
-    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``search`` is ``astar`` (CoSTA*) or a
+    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``q_threshold`` bounds the planned
+    quality by the ``threshold`` rule: ``product`` (the paper's, prod Q), ``step`` (each step's
+    Q) or ``normalized`` (prod Q per subtask, its geometric mean). ``verifier`` replaces the
+    domain's verifiers (an :class:`~toolpath.agents.costa.verifiers.LLMVerifier`, a
+    ``VLMVerifier`` or any callable of the same signature). ``search`` is ``astar`` (CoSTA*) or a
     baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
     single-step tool, no search). A ``tree`` already in the input skips the model (on a
     ``checkpointer``'s thread, a tree left by an earlier run only for the same request).
     ``approve``: which tools' steps wait for a human (:mod:`toolpath.agents.approval`; an
     edit replaces the step's parameters, a rejection fails the step and re-plans)."""
-    check_alpha(alpha, q_threshold)
+    check_alpha(alpha, q_threshold, threshold)
     if search not in SEARCHES:
         raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
     if domain is None:
@@ -272,6 +291,8 @@ def costa_agent(
         SEARCHES[search],
         alpha=alpha,
         q_threshold=q_threshold,
+        threshold=threshold,
+        verifier=verifier,
         max_replans=max_replans,
         table_path=table_path,
         approve=check_approve(approve),

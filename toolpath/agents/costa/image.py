@@ -25,6 +25,7 @@ class ImageDomain:
 
     subtask_schemas: Mapping[str, Mapping[str, Any]] = SUBTASK_SCHEMAS
     example = EXAMPLE
+    start_types: Sequence[str] = ("image",)
     context_types: Sequence[type] = (ImageState,)
 
     def __init__(self) -> None:

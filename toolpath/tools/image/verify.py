@@ -258,23 +258,33 @@ def data_url(img: Image) -> str:
 
 class VLMVerifier:
     """Asks a vision chat model (any toolpath ``ChatModel`` behind an OpenAI-compatible
-    vision endpoint) whether an edit was done: "yes" scores 1, "no" 0, a number in
-    ``[0, 1]`` scores itself, anything else 0."""
+    vision endpoint) whether an edit was done, with the signature of every CoSTA* verifier:
+    ``verifier(kind, before, after, params) -> (score, ok)``. "yes" scores 1, "no" 0, a number
+    in ``[0, 1]`` scores itself, anything else 0; the step passes at ``pass_at``."""
 
     PROMPT = (
         "The first image is before an edit, the second after it. The edit asked for: "
         "{instruction}\nWas it done correctly, with nothing else changed? Answer yes or no."
     )
 
-    def __init__(self, model: Any, *, max_tokens: int = 8) -> None:
-        self.model, self.max_tokens = model, max_tokens
+    def __init__(self, model: Any, *, max_tokens: int = 8, pass_at: float = 0.5) -> None:
+        self.model, self.max_tokens, self.pass_at = model, max_tokens, pass_at
 
-    def messages(self, instruction: str, before: Image, after: Image) -> list[dict[str, Any]]:
+    @staticmethod
+    def instruction(kind: str, params: Mapping[str, Any]) -> str:
+        """The edit in words: ``recolor (target: red circle, color: blue)``."""
+        args = ", ".join(f"{k}: {v}" for k, v in params.items())
+        return f"{kind.replace('_', ' ')} ({args})" if args else kind.replace("_", " ")
+
+    def messages(self, instruction: str, before: Any, after: Any) -> list[dict[str, Any]]:
         """The request: one user message with the question and both images."""
         parts: list[dict[str, Any]] = [
             {"type": "text", "text": self.PROMPT.format(instruction=instruction)}
         ]
-        parts += [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in (before, after)]
+        parts += [
+            {"type": "image_url", "image_url": {"url": data_url(_pixels(i))}}
+            for i in (before, after)
+        ]
         return [{"role": "user", "content": parts}]
 
     @staticmethod
@@ -287,9 +297,16 @@ class VLMVerifier:
         number = re.match(r"\W*(\d+(?:\.\d+)?)", text)
         return _clip(float(number.group(1))) if number else 0.0
 
-    def __call__(self, instruction: str, before: Image, after: Image) -> float:
-        """Ask the model; the score its answer gives."""
-        reply = self.model.complete(
-            self.messages(instruction, before, after), max_tokens=self.max_tokens, temperature=0.0
-        )
-        return self.parse(reply.content)
+    def __call__(
+        self, kind: str, before: Any, after: Any, params: Mapping[str, Any]
+    ) -> tuple[float, bool]:
+        """Ask the model about one step; its score and whether that passes."""
+        request = self.messages(self.instruction(kind, params), before, after)
+        reply = self.model.complete(request, max_tokens=self.max_tokens, temperature=0.0)
+        score = self.parse(reply.content)
+        return score, score >= self.pass_at
+
+
+def _pixels(obj: Any) -> Image:
+    """The RGB array of an image or of an :class:`ImageState`."""
+    return obj.image if isinstance(obj, ImageState) else obj
