@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ class Text(str):
     """Raw input: numbers separated by commas or semicolons."""
 
 
-class Report(dict):  # type: ignore[type-arg]
+class Report(dict[str, float]):
     """The final summary."""
 
 
@@ -55,11 +56,11 @@ def total(xs: list[float]) -> Report:
 
 
 @costa_tool(serves={"summarize": (0.2, 0.99)}, input_type="list", output_type="Report")
-def total_checked(xs, **_):  # type: ignore[no-untyped-def]
+def total_checked(xs, **_):  # untyped on purpose: the decorator gives its types
     return Report(total=sum(xs), n=len(xs))
 
 
-def check_parse(kind, before, after, params):  # type: ignore[no-untyped-def]
+def check_parse(kind: str, before: Text, after: list[float], params: dict[str, Any]) -> bool:
     expected = len([x for x in before.replace(";", ",").split(",") if x.strip()])
     return len(after) == expected
 
@@ -72,7 +73,7 @@ def make_domain() -> ToolDomain:
     )
 
 
-TREE = [
+TREE: list[dict[str, Any]] = [
     {"id": "p", "type": "parse", "params": {}, "parents": []},
     {"id": "s", "type": "scale", "params": {"factor": 2}, "parents": ["p"]},
     {"id": "t", "type": "summarize", "params": {}, "parents": ["p"]},
@@ -183,7 +184,8 @@ def test_llm_verifier_with_the_scripted_model() -> None:
     assert "Subtask: parse" in shown and "'1;2;3'" in shown and "[1.0, 2.0, 3.0]" in shown
 
     # wired into the agent, it replaces the domain's verifiers and its reason is kept
-    judge = ScriptedModel(['{"ok": false, "why": "looks wrong"}'] + ['{"ok": true, "why": ""}'] * 4)
+    replies: list[Any] = ['{"ok": false, "why": "looks wrong"}'] + ['{"ok": true, "why": ""}'] * 4
+    judge = ScriptedModel(replies)
     agent = costa_agent(
         ScriptedModel([]), domain=make_domain(), verifier=LLMVerifier(judge), q_threshold=0.5
     )

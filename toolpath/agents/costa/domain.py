@@ -217,7 +217,7 @@ class ToolDomain:
             k: v.params for k, v in self.subtasks.items()
         }
         outputs = {t.output_type for t in self.funcs.values()}
-        self.start_types = tuple(
+        self.start_types: Sequence[str] = tuple(
             start_types or sorted({t.input_type for t in self.funcs.values()} - outputs) or [ANY]
         )
         self.example = example or _example(kinds)
