@@ -153,15 +153,17 @@ def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_pat
         seed=0,
         alphas=(0.0, 2.0),
         searches=("astar", "greedy"),
-        q_threshold=0.5,
+        rules=[("product", 0.5)],
         progress=False,
     )
     assert len(model.requests) == 3  # one tree per task, shared by all four methods
-    assert set(summary["methods"]) == {"astar-a0", "astar-a2", "greedy-a0", "greedy-a2"}
+    names = {"astar-product0.5-a0", "astar-product0.5-a2", "greedy-product0.5-a0"}
+    assert set(summary["methods"]) == {*names, "greedy-product0.5-a2"}
     for row in summary["methods"].values():
         assert row["n"] == 3 and row["errors"] == 0
-    assert summary["methods"]["astar-a0"]["success"] > 0
-    for name in ("tradeoff.png", "costa_summary.md", "trees/trees.jsonl", "astar-a0.jsonl"):
+    assert summary["methods"]["astar-product0.5-a0"]["success"] > 0
+    files = ("tradeoff.png", "costa_summary.md", "trees/trees.jsonl", "astar-product0.5-a0.jsonl")
+    for name in files:
         assert (tmp_path / name).exists(), name
     assert (tmp_path / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     trees = [json.loads(line) for line in (tmp_path / "trees/trees.jsonl").read_text().splitlines()]
@@ -174,7 +176,7 @@ def test_the_benchmark_builds_trees_once_and_compares_searches(scripted, tmp_pat
         seed=0,
         alphas=(0.0, 2.0),
         searches=("astar", "greedy"),
-        q_threshold=0.5,
+        rules=[("product", 0.5)],
         progress=False,
     )
 
