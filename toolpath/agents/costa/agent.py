@@ -46,6 +46,8 @@ from toolpath.agents.base import (
 from toolpath.agents.budget import Budget
 from toolpath.agents.costa.domain import Verifier, verdict
 from toolpath.agents.costa.search import (
+    DEFAULT_Q,
+    DEFAULT_RULE,
     Search,
     Step,
     Subtask,
@@ -250,8 +252,8 @@ def costa_agent(
     *,
     domain: Domain | None = None,
     alpha: float = 1.0,
-    q_threshold: float = 0.8,
-    threshold: str = "product",
+    q_threshold: float = DEFAULT_Q,
+    threshold: str = DEFAULT_RULE,
     verifier: Verifier | None = None,
     table_path: str | Path | None = None,
     max_replans: int = 10,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from toolpath.agents.costa.search import ToolInfo
-from toolpath.tools.image.ops import TOOLS, ImageState
+from toolpath.tools.image.ops import TOOLS, ImageState, load_image, save_image
 from toolpath.tools.image.verify import THRESHOLDS, verify
 from toolpath.tools.image.vocabulary import SUBTASK_SCHEMAS, key, validate_params
 
@@ -63,6 +64,16 @@ class ImageDomain:
                 s["parents"] = [locate["id"]]
             out.append(s)
         return out
+
+    @staticmethod
+    def load_input(path: str) -> ImageState:
+        """The image at ``path`` as the working object."""
+        return ImageState(load_image(path))
+
+    @staticmethod
+    def save_output(context: ImageState, path: str) -> Path:
+        """Write the edited image; its path."""
+        return save_image(context.image, path)
 
     def run(self, tool: str, kind: str, params: Mapping[str, Any], context: Any) -> ImageState:
         state = context if isinstance(context, ImageState) else ImageState(context)

@@ -37,10 +37,13 @@ from toolpath.agents.costa.table import CostTable, Estimate
 from toolpath.errors import ConfigError, PlanError
 
 __all__ = [
-    "ANY", "THRESHOLDS", "CostTable", "Estimate", "Search", "SearchResult", "Step", "Subtask",
+    "ANY", "DEFAULT_Q", "DEFAULT_RULE", "THRESHOLDS", "CostTable", "Estimate", "Search", "SearchResult", "Step", "Subtask",
     "SubtaskTree", "ToolInfo", "astar", "check_alpha", "count_search_tree", "exhaustive",
     "greedy", "heuristic", "lower_bound", "path_cost", "prune", "thresholds", "uniform_cost",
 ]  # fmt: skip
+
+DEFAULT_RULE, DEFAULT_Q = "product", 0.8
+"""The default threshold rule and least quality of :func:`costa_agent` and the CLI."""
 
 ANY = "*"
 """A tool's data type that matches anything: as an input it takes whatever the working object
