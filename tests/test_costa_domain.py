@@ -193,3 +193,45 @@ def test_llm_verifier_with_the_scripted_model() -> None:
     assert state["status"] == "done" and state["replans"] == 1
     assert state["attempts"][0]["why"] == "looks wrong"
     assert len(judge.requests) == 4
+
+
+def test_the_tabular_domain_end_to_end(tmp_path: Path) -> None:
+    """The shipped spec loads; generated tasks with their true trees are solved by the agent
+    (re-planning past the cheap tools' failures) and pass their exact checks; A* finds
+    exhaustive search's optimum; the result is written out for the CLI."""
+    pytest.importorskip("pandas")
+    from toolpath.agents.costa.agent import named_domain
+    from toolpath.evals.costa.tabular_tasks import generate_tabular
+    from toolpath.tools.tabular.files import describe, open_folder, save_result
+
+    domain = named_domain("tabular")
+    assert domain.start_types == ("DataSource",) and domain.load_input is open_folder
+    tasks = [t for t in generate_tabular(12, seed=7) if len(t.subtasks) >= 3][:4]
+    assert tasks
+    for i, task in enumerate(tasks):
+        source = task.materialize(tmp_path / task.id)
+        agent = costa_agent(
+            ScriptedModel([]), domain=domain, alpha=1.0, threshold="step", q_threshold=0.3
+        )
+        state = agent.invoke(
+            {"request": task.instruction, "context": source, "tree": task.subtasks}
+        )
+        assert state["status"] == "done", state.get("reason")
+        assert task.check(state["context"]), task.instruction
+        written = save_result(state["context"], str(tmp_path / f"out{i}"))
+        assert written.exists() and written.suffix in (".csv", ".png")
+        assert describe(state["context"])
+    tree = SubtaskTree(Subtask(s["id"], s["type"], tuple(s["parents"])) for s in tasks[0].subtasks)
+    table = CostTable(domain.priors())
+    for rule in ("product", "step", "normalized"):
+        a = astar(
+            tree, domain.tools, table, q_threshold=0.5, threshold=rule, start_types=("DataSource",)
+        )
+        e = exhaustive(
+            tree, domain.tools, table, q_threshold=0.5, threshold=rule, start_types=("DataSource",)
+        )
+        assert a.objective == pytest.approx(e.objective) and a.expanded <= e.expanded
+    assert open_folder(str(tmp_path / tasks[0].id)).files
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"no \.csv files"):
+        open_folder(str(tmp_path / "empty"))

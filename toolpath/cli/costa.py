@@ -94,8 +94,7 @@ def costa(
     """
     from rich.table import Table
 
-    from toolpath.agents.costa.agent import costa_agent
-    from toolpath.agents.costa.domain import named_domain
+    from toolpath.agents.costa.agent import costa_agent, named_domain
 
     chosen = named_domain(domain)
     loader, saver = getattr(chosen, "load_input", None), getattr(chosen, "save_output", None)

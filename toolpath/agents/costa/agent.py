@@ -44,7 +44,7 @@ from toolpath.agents.base import (
     tool_record,
 )
 from toolpath.agents.budget import Budget
-from toolpath.agents.costa.domain import Verifier, verdict
+from toolpath.agents.costa.domain import ToolDomain, Verifier, verdict
 from toolpath.agents.costa.search import (
     DEFAULT_Q,
     DEFAULT_RULE,
@@ -310,6 +310,21 @@ def costa_agent(
     agent = finish(compiled, lambda request: {"request": request}, budget=budget)
     agent.table = table  # type: ignore[attr-defined]
     return agent
+
+
+def named_domain(spec: str) -> Any:
+    """A domain by name (``image``, ``tabular``) or from a YAML/JSON spec file's path."""
+    if spec == "image":
+        from toolpath.agents.costa.image import ImageDomain
+
+        return ImageDomain()
+    if spec == "tabular":
+        from toolpath.agents.costa.tabular import tabular_domain
+
+        return tabular_domain()
+    if not Path(spec).is_file():
+        raise ConfigError(f"unknown domain {spec!r}: use image, tabular, or a spec file's path")
+    return ToolDomain.from_spec(spec)
 
 
 def _allowing(checkpointer: Any, domain: Domain) -> Any:

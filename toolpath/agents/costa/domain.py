@@ -310,21 +310,6 @@ class ToolDomain:
         return verdict(sub.verifier(kind, before, after, params), sub.pass_at)
 
 
-def named_domain(spec: str) -> Any:
-    """A domain by name (``image``, ``tabular``) or from a YAML/JSON spec file's path."""
-    if spec == "image":
-        from toolpath.agents.costa.image import ImageDomain
-
-        return ImageDomain()
-    if spec == "tabular":
-        from toolpath.agents.costa.tabular import tabular_domain
-
-        return tabular_domain()
-    if not Path(spec).is_file():
-        raise ConfigError(f"unknown domain {spec!r}: use image, tabular, or a spec file's path")
-    return ToolDomain.from_spec(spec)
-
-
 def _as_domain_tool(item: Any) -> DomainTool:
     return item if isinstance(item, DomainTool) else domain_tool(item)
 

@@ -1,0 +1,50 @@
+"""Reading a task's input and writing its result, for ``toolpath costa --domain tabular``,
+and short text of a working object for an LLM verifier (the spec's ``load_input``,
+``save_output`` and ``describe``)."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from toolpath.errors import ConfigError
+from toolpath.tools.tabular.ops import Chart, DataSource
+
+
+def open_folder(path: str) -> DataSource:
+    """A folder of CSV files (or one CSV file, for its folder) as the working object."""
+    where = Path(path)
+    folder = where.parent if where.is_file() else where
+    if not folder.is_dir():
+        raise ConfigError(f"{path}: not a folder of CSV files")
+    files = tuple(sorted(p.name for p in folder.glob("*.csv")))
+    if not files:
+        raise ConfigError(f"{folder}: no .csv files in it")
+    return DataSource(str(folder), files)
+
+
+def save_result(result: Any, path: str) -> Path:
+    """Write a table as CSV, or copy a chart's PNG; a missing suffix is added. The path."""
+    target = Path(path)
+    if isinstance(result, Chart):
+        target = target if target.suffix else target.with_suffix(".png")
+        shutil.copyfile(result.path, target)
+    elif isinstance(result, pd.DataFrame):
+        target = target if target.suffix else target.with_suffix(".csv")
+        result.to_csv(target, index=False)
+    else:
+        raise ConfigError(f"nothing to write: the result is a {type(result).__name__}")
+    return target
+
+
+def describe(obj: Any, rows: int = 8) -> str:
+    """A table's shape, columns and first rows; a chart's bars; a source's files."""
+    if isinstance(obj, pd.DataFrame):
+        return f"table, {len(obj)} rows x {obj.shape[1]} columns\n{obj.head(rows).to_string()}"
+    if isinstance(obj, Chart):
+        bars = obj.data.head(rows).to_string(index=False)
+        return f"bar chart {obj.path} ({len(obj.data)} bars of {obj.y} by {obj.x})\n{bars}"
+    if isinstance(obj, DataSource):
+        return f"folder {obj.folder} with files {', '.join(obj.files)}"
+    return repr(obj)[:1200]
