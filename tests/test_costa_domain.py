@@ -235,3 +235,23 @@ def test_the_tabular_domain_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"no \.csv files"):
         open_folder(str(tmp_path / "empty"))
+
+
+def test_a_model_tree_loses_text_parameters_the_request_never_said() -> None:
+    """A small model adds a colour the user never gave; the step verifier checks the step
+    against that colour, so the tree drops it and the tool's default applies."""
+    from toolpath.agents.costa.agent import subtask_tree
+    from toolpath.agents.costa.image import ImageDomain
+
+    reply = {
+        "subtasks": [
+            {"id": "s1", "type": "add_text", "parents": [],
+             "params": {"text": "Summer", "position": "top-right", "color": "white"}},
+            {"id": "s2", "type": "crop", "params": {"region": "left half"}, "parents": ["s1"]},
+        ]
+    }  # fmt: skip
+    request = 'Write "Summer" in the top right corner, then keep the left half.'
+    tree, _ = subtask_tree(ScriptedModel([json.dumps(reply)]), request, ImageDomain())
+    assert tree[0]["params"] == {"text": "Summer", "position": "top-right"}
+    assert tree[0]["dropped"] == {"color": "white"}
+    assert tree[1]["params"] == {"region": "left half"} and "dropped" not in tree[1]

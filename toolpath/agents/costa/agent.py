@@ -352,7 +352,7 @@ def subtask_tree(
         c = generate(model, messages, node="build_tree", response_format=schema, max_tokens=768)
         trace.append(model_record("build_tree", c, model.name))
         try:
-            return _parse_tree(c.content, domain), trace
+            return _parse_tree(c.content, domain, request), trace
         except (PlanError, ValueError) as exc:
             if attempt == 1:
                 raise PlanError(
@@ -384,8 +384,12 @@ def _tree_schema(kinds: list[str]) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "subtask_tree", "schema": schema}}
 
 
-def _parse_tree(text: str, domain: Domain) -> list[dict[str, Any]]:
-    """The validated subtask list (with the domain's completions, e.g. a locate step)."""
+def _parse_tree(text: str, domain: Domain, request: str | None = None) -> list[dict[str, Any]]:
+    """The validated subtask list (with the domain's completions, e.g. a locate step). With
+    the ``request``, an optional text parameter whose value the request never says is
+    dropped (kept under the subtask's ``"dropped"``), so the tool's default applies: a small
+    model adds ``"color": "white"`` to a caption the user gave no colour, and the step's
+    verifier, which checks the step against its parameters, cannot catch that."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -393,12 +397,40 @@ def _parse_tree(text: str, domain: Domain) -> list[dict[str, Any]]:
     raw = data.get("subtasks") if isinstance(data, dict) else None
     if not isinstance(raw, list) or not raw:
         raise ValueError('expected {"subtasks": [...]} with at least one subtask')
-    subtasks = domain.complete_tree([dict(s) for s in raw if isinstance(s, dict)])
+    raw = [dict(s) for s in raw if isinstance(s, dict)]
+    if request is not None:
+        raw = [
+            _grounded(s, domain.subtask_schemas.get(str(s.get("type")), {}), request) for s in raw
+        ]
+    subtasks = domain.complete_tree(raw)
     _search_tree(subtasks)  # ids, parents and cycles
     unknown = sorted({s["type"] for s in subtasks} - set(domain.subtask_schemas))
     if unknown:
         raise PlanError(f"no tool supports subtask type(s) {', '.join(unknown)}")
     return subtasks
+
+
+def _grounded(subtask: dict[str, Any], schema: Mapping[str, Any], request: str) -> dict[str, Any]:
+    """``subtask`` without the optional text parameters that ``request`` does not mention
+    (compared in lower case without spaces or punctuation)."""
+    params = subtask.get("params")
+    if not isinstance(params, dict):
+        return subtask
+    said = _letters(request)
+    required = set(schema.get("required") or ())
+    dropped = {
+        k: v
+        for k, v in params.items()
+        if k not in required and isinstance(v, str) and _letters(v) not in said
+    }
+    if not dropped:
+        return subtask
+    kept = {k: v for k, v in params.items() if k not in dropped}
+    return {**subtask, "params": kept, "dropped": dropped}
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def _search_tree(subtasks: list[dict[str, Any]]) -> SubtaskTree:
