@@ -39,6 +39,7 @@ from toolpath.cli import (
     math,
     mcp,
     models,
+    one_step,
     retrieval,
     run,
     tools,
@@ -47,7 +48,21 @@ from toolpath.cli import (
 )
 from toolpath.errors import ToolpathError
 
-VERBS = (run, math, chat, costa, alpha_umi, bfcl, web, retrieval, tools, mcp, trace, models)
+VERBS = (
+    run,
+    math,
+    chat,
+    costa,
+    alpha_umi,
+    bfcl,
+    one_step,
+    web,
+    retrieval,
+    tools,
+    mcp,
+    trace,
+    models,
+)
 """The verb modules, in the order ``toolpath --help`` lists their verbs (Typer lists the
 single commands first, then the groups: ``eval``, ``export``, ``web``, ``index``, ``models``)."""
 
@@ -67,7 +82,8 @@ app = typer.Typer(
 eval_app = typer.Typer(
     help="Run a benchmark; a run resumes where it stopped.\n\n"
     "The benchmarks: gsm8k, gsm8k-train, gsm8k-dev, math500, math (DotaMath, PoT, CoT), costa, "
-    "toolbench-static (α-UMi), bfcl (function calling), retrieval, miniwob, compwob.",
+    "toolbench-static (α-UMi), bfcl (function calling), one-step (TPTU), retrieval, miniwob, "
+    "compwob.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")

@@ -1,41 +1,52 @@
-"""``toolpath chat``: an interactive REPL around the tool agent and the math agent.
+"""``toolpath chat``: an interactive REPL around every toolpath agent.
 
 :func:`chat` is the command (registered by :func:`register`).
-:class:`ChatSession` holds everything but the terminal: the model, the agents, the enabled
-tools, the conversation's thread id, and the slash commands. It prints through a rich
-Console, so tests drive it with ``handle(line)`` and a ``Console(file=StringIO())``.
-:func:`run_repl` adds the prompt_toolkit prompt: input history kept in a file, and
-multi-line input (a line ending with ``\\`` continues on the next line; Esc+Enter or
-Alt+Enter inserts a newline; Enter submits).
+:class:`ChatSession` holds everything but the terminal: the model, the enabled tools, the
+conversation's thread id, the slash commands, and one adapter per agent
+(:mod:`toolpath.cli.chat_agents`: tools, math, costa, alpha-umi, one-step;
+:mod:`toolpath.cli.chat_web`: web) that builds the agent and renders its runs. It prints
+through a rich Console, so tests drive it with ``handle(line)`` and a
+``Console(file=StringIO())``. :func:`run_repl` adds the prompt_toolkit prompt: input history
+kept in a file, and multi-line input (a line ending with ``\\`` continues on the next line;
+Esc+Enter or Alt+Enter inserts a newline; Enter submits).
 
 Conversations live in a LangGraph SQLite checkpointer. Every question of a conversation
 runs the tool agent on the same thread id, so its ``messages`` accumulate across turns.
 ``/save NAME`` writes ``NAME -> thread id`` to a small JSON index beside the database, and
 ``/load NAME`` (in this process or a later one) switches back to that thread. A name is a
 bookmark of the conversation, not a snapshot: later turns on that thread are kept too.
+The other agents take each request on its own; CoSTA* keeps the image it edits
+(``/image PATH``) and the web agent the page it acts on (``/url URL``) between requests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from toolpath.cli.chat_view import TurnView, one_line
+from toolpath.cli.chat_agents import (
+    STOPPED,
+    Adapter,
+    AlphaUmiAdapter,
+    CostaAdapter,
+    MathAdapter,
+    OneStepAdapter,
+    ToolsAdapter,
+    catalog_retriever,
+)
+from toolpath.cli.chat_view import one_line
+from toolpath.cli.chat_web import WebAdapter
 from toolpath.cli.common import (
     APPROVE_HELP,
     MaxSecondsOpt,
@@ -43,37 +54,46 @@ from toolpath.cli.common import (
     MaxUsdOpt,
     ModelOpt,
     PricesOpt,
+    RoleOpt,
     approve_setting,
-    ask_approval,
     budget_of,
     load,
+    load_each,
     split,
-    stream_approving,
 )
 from toolpath.errors import ConfigError, MissingDependencyError
-from toolpath.llm.base import ChatModel, ChatModelBase, Completion, Message, StreamEvent, assistant
+from toolpath.llm.base import ChatModel, Message
 
 if TYPE_CHECKING:
     from toolpath.tools.base import Tool
 
-AGENTS = ("tools", "math")
-"""The chat agents: ``tools`` (a conversation that can call tools) and ``math`` (DotaMath)."""
-STOPPED = "(stopped)"
-HELP = """\
-Type a question and press Enter. A line ending with \\ continues on the next line, and
+ADAPTERS: dict[str, type[Adapter]] = {
+    a.name: a
+    for a in (ToolsAdapter, MathAdapter, CostaAdapter, WebAdapter, AlphaUmiAdapter, OneStepAdapter)
+}
+"""The chat's agents, by name, in the order /help lists them."""
+AGENTS = tuple(ADAPTERS)
+AGENT_LIST = "\n".join(f"{'':4}{a.name:<10} {a.about}" for a in ADAPTERS.values())
+HELP = f"""\
+Type a request and press Enter. A line ending with \\ continues on the next line, and
 Esc+Enter (or Alt+Enter) inserts a newline. Up/Down recall earlier inputs, also from
 earlier runs. Ctrl-C stops a generation or clears the line; Ctrl-D or /exit quits.
 
   /help                   this help
   /model SPEC             load another model, e.g. local:qwen2.5-coder-0.5b, openai:gpt-4o-mini
-  /agent tools|math       tools: a conversation that can call tools; math: DotaMath (each
-                          problem on its own, code runs in a sandboxed kernel)
+  /agent NAME             switch agents (the model stays):
+{AGENT_LIST}
+  /image PATH [REQUEST]   costa: the image the next requests edit (switches to costa); each
+                          edit is saved as NAME-editN.png beside it or in --out-dir
+  /url URL [REQUEST]      web (also /page): open a page in headless chromium (file://, a
+                          path, or http://127.0.0.1); each request is then a task on it
   /tools                  list the tools; /tools enable NAME, /tools disable NAME
   /reset                  start a new conversation
-  /save NAME              name this conversation
+  /save NAME              name this conversation (tools agent)
   /load NAME              resume a named conversation (also after a restart)
   /trace                  the last run's steps, timed
   /exit                   quit"""
+ROLE_HELP = get_args(RoleOpt)[1].help  # --planner, --caller, --summarizer as RoleOpt has it
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -83,12 +103,68 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
 def chat(
     agent: Annotated[
-        str, typer.Option(help="tools (a conversation that can call tools) or math (DotaMath).")
-    ] = "tools",
+        str | None,
+        typer.Option(
+            help="tools (a conversation that can call tools), math (DotaMath), costa (CoSTA* "
+            "image edits: /image PATH), web (tasks on a page: /url URL), alpha-umi (planner, "
+            "caller, summarizer) or one-step (TPTU: every call planned at once). Default: "
+            "tools, or costa with --image, web with --url. /agent NAME switches later."
+        ),
+    ] = None,
     model: ModelOpt = "local",
     tools: Annotated[
         str, typer.Option("--tools", "-t", help="Comma-separated built-in tools to enable.")
     ] = "calculator",
+    catalog: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A tool catalog, repeatable: toolpath/OpenAI/ToolBench/GLPFT JSON or YAML, a "
+            ".py file, module:NAME, an MCP server (mcp:COMMAND ARGS or mcp+http://HOST/PATH) or "
+            "an OpenAPI spec (openapi:PATH_OR_URL). Its tools join --tools; the tools, "
+            "alpha-umi and one-step agents see the retriever's top-k for each request."
+        ),
+    ] = None,
+    top_k: Annotated[
+        int, typer.Option(help="Tools retrieved per request from --catalog.", min=1)
+    ] = 6,
+    retriever: Annotated[
+        str,
+        typer.Option(
+            help="With --catalog: hybrid (dense + BM25 by rank fusion), dense "
+            "(all-MiniLM-L6-v2 + faiss, TPTU-v2), bm25, trained or trained-hybrid."
+        ),
+    ] = "hybrid",
+    index_dir: Annotated[
+        str | None,
+        typer.Option(help="Cache folder for the catalog's embedding index."),
+    ] = None,
+    planner: Annotated[
+        str | None, typer.Option("--planner", "--planner-model", help=ROLE_HELP)
+    ] = None,
+    caller: Annotated[
+        str | None, typer.Option("--caller", "--caller-model", help=ROLE_HELP)
+    ] = None,
+    summarizer: Annotated[
+        str | None, typer.Option("--summarizer", "--summarizer-model", help=ROLE_HELP)
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="costa: the image to edit first (as /image PATH).")
+    ] = None,
+    out_dir: Annotated[
+        str | None,
+        typer.Option(help="costa: folder for the edited images (default: beside the input)."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="web: the page to open first (as /url URL).")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Most steps per request: tool agent and α-UMi model turns (default 8), web "
+            "actions (default 6 per subtask, at least 10).",
+            min=1,
+        ),
+    ] = None,
     history_file: Annotated[
         str | None,
         typer.Option(help="Input history file (default ~/.cache/toolpath/chat_history)."),
@@ -105,76 +181,68 @@ def chat(
     max_usd: MaxUsdOpt = None,
     prices: PricesOpt = None,
 ) -> None:
-    """Talk with an agent in a REPL that remembers conversations.
+    """Talk with any toolpath agent in a REPL that remembers conversations.
 
-    Answers stream, tool calls and code runs show in panels, and the conversation is
-    remembered (/save NAME, /load NAME, also after a restart). Enter submits; a line ending
-    with \\ continues, Esc+Enter (Alt+Enter) adds a newline; Ctrl-C stops a generation;
-    Ctrl-D exits. /help lists the commands. The --max-* limits apply to each answer.
+    Answers stream, tool calls and code runs show in panels, CoSTA* shows its subtask tree,
+    tool path and verified steps, the web agent a panel per action; the tools agent's
+    conversation is remembered (also after a restart). Enter submits; a line ending with `\\`
+    continues, Esc+Enter (Alt+Enter) adds a newline; Ctrl-C stops a
+    generation; Ctrl-D exits. The --max-* limits apply to each request. The commands:
+
+    - /help: the commands and agents
+    - /agent NAME: tools, math, costa, web, alpha-umi or one-step (the model stays)
+    - /model SPEC: load another model
+    - /image PATH [REQUEST]: costa's image; each edit is saved as NAME-editN.png beside it
+      (or in --out-dir) and the next request edits that
+    - /url URL [REQUEST] (or /page): open a page (file://, a path, http://127.0.0.1) for the
+      web agent; each request is a task on it
+    - /tools [enable|disable NAME], /reset, /save NAME, /load NAME, /trace, /exit
     """
     from toolpath.tools import get_tools
 
-    check_agent(agent)
-    enabled = [t.name for t in get_tools(split(tools))]
+    name = check_agent(agent or ("web" if url else "costa" if image else "tools"))
+    toolset: list[Any] = get_tools(split(tools))
+    pick = None
+    if catalog:
+        toolset, pick = catalog_retriever(catalog, toolset, retriever, top_k, index_dir)
+    startup = [f"/image {image}"] if image else []
+    startup += [f"/url {url}"] if url else []
+    if agent is not None and startup:
+        startup.append(f"/agent {agent}")  # the agent asked for, after the input's own
+    specs = {"planner": planner, "caller": caller, "summarizer": summarizer}
+    models = load_each({"": model, **{role: spec for role, spec in specs.items() if spec}})
     session = ChatSession(
-        load(model),
-        agent=agent,
-        enabled=enabled,
+        models.pop(""),
+        agent=name,
+        tools=toolset,
+        enabled=[t.name for t in toolset],
         sessions_db=sessions,
         loader=load,
+        max_steps=max_steps,
         approve=approve_setting(approve),
         budget=budget_of(max_tokens_total, max_seconds, max_usd, prices),
+        retriever=pick,
+        top_k=top_k,
+        roles=models,
+        out_dir=out_dir,
+        startup=startup,
     )
     run_repl(session, history_file)
 
 
 def default_home() -> Path:
-    """Where chat keeps its history and sessions: ``$XDG_CACHE_HOME/toolpath`` or
-    ``~/.cache/toolpath``."""
+    """Where chat keeps history and sessions: ``$XDG_CACHE_HOME/toolpath``, ``~/.cache/toolpath``."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toolpath"
 
 
-class GenerationStopped(Exception):
-    """Raised inside a model call once the user asked to stop the generation."""
-
-
-class StoppableModel(ChatModelBase):
-    """Wraps a chat model so a generation running on LangGraph's worker thread ends at
-    its next token once ``stop`` is set (the main thread sets it on Ctrl-C)."""
-
-    def __init__(self, model: ChatModel, stop: threading.Event) -> None:
-        self.inner, self.stop = model, stop
-        self.name, self.tool_mode = model.name, model.tool_mode
-
-    def _check(self) -> None:
-        if self.stop.is_set():
-            raise GenerationStopped("stopped by the user")
-
-    def complete(self, messages: Sequence[Message], **kwargs: Any) -> Completion:
-        self._check()
-        return self.inner.complete(messages, **kwargs)
-
-    def stream(self, messages: Sequence[Message], **kwargs: Any) -> Iterator[StreamEvent]:
-        self._check()
-        events = self.inner.stream(messages, **kwargs)
-        try:
-            for event in events:
-                self._check()
-                yield event
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # ends the HTTP stream, so the server stops generating
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 class ChatSession:
-    """The REPL without the terminal: ``handle(line)`` runs a question or a slash command.
+    """The REPL without the terminal: ``handle(line)`` runs a request or a slash command.
 
     ``tools`` are the tools one may enable (default: the built-ins), ``enabled`` the names
     enabled at the start (default: all). ``loader`` turns a ``/model`` spec into a model.
+    ``retriever`` ranks the tools per request (``top_k`` of them reach the tool agents);
+    ``roles`` gives α-UMi roles their own models; ``out_dir`` is where CoSTA*'s edits go
+    (default: beside the image); ``startup`` lines run after the greeting.
     """
 
     def __init__(
@@ -187,9 +255,14 @@ class ChatSession:
         enabled: Sequence[str] | None = None,
         sessions_db: str | Path | None = None,
         loader: Callable[[str], ChatModel] | None = None,
-        max_steps: int = 8,
+        max_steps: int | None = None,
         approve: Any = "never",
         budget: Any = None,
+        retriever: Any = None,
+        top_k: int = 6,
+        roles: dict[str, ChatModel] | None = None,
+        out_dir: str | Path | None = None,
+        startup: Sequence[str] = (),
     ) -> None:
         from toolpath.agents.base import sqlite_checkpointer
         from toolpath.tools import BUILTIN_TOOLS
@@ -205,16 +278,19 @@ class ChatSession:
         self.checkpointer = sqlite_checkpointer(self.sessions_db)
         self.model, self.loader, self.max_steps = model, loader, max_steps
         self.approve, self.budget = approve, budget
+        self.retriever, self.top_k, self.roles = retriever, top_k, dict(roles or {})
+        self.out_dir = Path(out_dir).expanduser() if out_dir else None
+        self.startup = list(startup)
         self.thread_id = uuid.uuid4().hex
         self.running = True
         self.last_trace: list[dict[str, Any]] | None = None
-        self._stop = threading.Event()
-        self._agents: dict[str, Any] = {}
+        self.stop = threading.Event()
+        self.adapters: dict[str, Adapter] = {}
 
-    # ---- questions ---------------------------------------------------------------------
+    # ---- requests ----------------------------------------------------------------------
 
     def handle(self, line: str) -> None:
-        """Run one input line: a slash command or a question for the current agent."""
+        """Run one input line: a slash command or a request for the current agent."""
         text = line.strip()
         if not text:
             return
@@ -228,90 +304,17 @@ class ChatSession:
         else:
             command(arg.strip())
 
-    def ask(self, question: str) -> None:
-        """Stream one turn: answer tokens, tool and code panels, then tokens and seconds.
+    def ask(self, request: str) -> None:
+        """Run one request with the current agent, streaming what it does, then tokens and
+        seconds. Ctrl-C stops the turn; any error prints one line. Neither ends the session."""
+        self.adapter().run(request)
 
-        Ctrl-C stops the turn (the conversation records it as stopped); any error prints
-        one line. Neither ends the session.
-        """
-        agent = self._agent()
-        math = self.agent_name == "math"
-        view = TurnView(
-            self.console, math=math, json_mode=self.model.tool_mode == "json" and bool(self.enabled)
-        )
-        config = None if math else self._config()
-        final: dict[str, Any] = {}
-        start = time.perf_counter()
-        self._stop.clear()
-        try:
-            with self._sigint_stops():
-                modes = ["custom", "updates", "values"]
-                ask = partial(ask_approval, console=self.console, read=self._read)
-                for mode, chunk in stream_approving(agent, question, config, modes, ask):
-                    if mode == "values":
-                        final = chunk
-                    elif mode == "custom" and chunk.get("type") == "token":
-                        view.token(chunk["node"], chunk["delta"])
-                    elif mode == "updates":
-                        view.update(chunk)
-        except (KeyboardInterrupt, GenerationStopped):
-            view.end_line()
-            self.say(STOPPED, style="yellow")
-            self._close_run(STOPPED)
-        except Exception as exc:
-            view.end_line()
-            self.say(f"error: {one_line(exc)}", style="red")
-            self._close_run("(failed)")
-        else:
-            view.end_line()
-            answer, status = final.get("answer"), final.get("status")
-            if status == "budget_exhausted":
-                self.say(f"stopped: the budget ran out ({final.get('reason')})", style="yellow")
-                self._close_run("(stopped: the budget ran out)")
-            elif answer is None:
-                self.say(f"no answer (status: {status})", style="yellow")
-            elif math:
-                self.say(f"answer: {answer}", style="bold")
-            elif not view.answer_shown:
-                self.say(str(answer))
-        finally:
-            self.last_trace = view.trace
-        from toolpath.agents.base import tokens
-
-        used = tokens(view.trace)
-        seconds = time.perf_counter() - start
-        self.say(f"{used['prompt']}+{used['completion']} tokens · {seconds:.1f} s", style="dim")
-
-    @contextmanager
-    def _sigint_stops(self) -> Iterator[None]:
-        """While a turn runs, Ctrl-C first tells the model call to stop, then interrupts."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            self._stop.set()
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _close_run(self, marker: str) -> None:
-        """End an unfinished tool-agent run in the checkpoint with an assistant ``marker``,
-        so the conversation stays well formed and the next question starts cleanly."""
-        if self.agent_name != "tools":
-            return
-        try:
-            agent, config = self._agent(), self._config()
-            if agent.get_state(config).next:
-                agent.update_state(
-                    config, {"messages": [assistant(marker)], "status": "failed"}, as_node="model"
-                )
-        except Exception as exc:  # the next question still works; only the record is rough
-            self.say(f"(could not record the stop: {one_line(exc)})", style="dim")
+    def adapter(self, name: str | None = None) -> Adapter:
+        """The adapter of agent ``name`` (default: the current one), made on first use."""
+        name = name or self.agent_name
+        if name not in self.adapters:
+            self.adapters[name] = ADAPTERS[name](self)
+        return self.adapters[name]
 
     # ---- slash commands ----------------------------------------------------------------
 
@@ -338,19 +341,46 @@ class ChatSession:
             return
         old, self.model = self.model, model
         self._drop_agents()
-        if old is not model:
+        if old is not model and old not in self.roles.values():
             old.close()
         self.say(f"model: {model.name}")
 
     def cmd_agent(self, name: str) -> None:
-        """``/agent tools|math``."""
+        """``/agent NAME``: switch agents; the model, the image and the page stay."""
         if not name:
             self.say(f"agent: {self.agent_name}; /agent {'|'.join(AGENTS)} switches")
         elif name not in AGENTS:
             self.say(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)}", style="yellow")
         else:
             self.agent_name = name
-            self.say(f"agent: {name}")
+            hint = self.adapter().hint()
+            self.say(f"agent: {name}" + (f" · {hint}" if hint else ""))
+
+    def cmd_image(self, arg: str) -> None:
+        """``/image PATH [REQUEST]``: the image CoSTA* edits; switches to costa."""
+        costa = self.adapter("costa")
+        assert isinstance(costa, CostaAdapter)
+        loaded, request = costa.set_image(arg)
+        if loaded and self.agent_name != "costa":
+            self.agent_name = "costa"
+            self.say("agent: costa")
+        if loaded and request:
+            self.ask(request)
+
+    def cmd_url(self, arg: str) -> None:
+        """``/url URL [REQUEST]``: the page the web agent acts on; switches to web."""
+        web = self.adapter("web")
+        assert isinstance(web, WebAdapter)
+        target, _, request = arg.strip().partition(" ")
+        if not web.open(target):
+            return
+        if self.agent_name != "web":
+            self.agent_name = "web"
+            self.say("agent: web")
+        if request.strip():
+            self.ask(request.strip())
+
+    cmd_page = cmd_url
 
     def cmd_tools(self, arg: str) -> None:
         """``/tools``, ``/tools enable NAME``, ``/tools disable NAME``."""
@@ -376,8 +406,7 @@ class ChatSession:
                 self.enabled.append(name)
             elif action == "disable" and name in self.enabled:
                 self.enabled.remove(name)
-            self._agents.pop("tools", None)
-            self.say(f"{name}: {action}d")
+            self.say(f"{name}: {action}d")  # the tool agents rebuild for the new tool set
 
     def cmd_reset(self, arg: str) -> None:
         """``/reset``: a new conversation (a new thread id)."""
@@ -428,7 +457,8 @@ class ChatSession:
         table = Table("#", "step", "seconds", "tokens", "note", title="last run")
         for i, rec in enumerate(self.last_trace, 1):
             node = str(rec.get("node"))
-            step = f"tool {rec.get('tool')}" if node in ("tool", "tools") else node
+            ran = rec.get("tool") and "tokens_in" not in rec  # a tool call, not a model call
+            step = f"tool {rec.get('tool')}" if node in ("tool", "tools") or ran else node
             secs = rec.get("seconds")
             used = f"{rec['tokens_in']}+{rec['tokens_out']}" if "tokens_in" in rec else ""
             note = rec.get("error") or ("" if rec.get("ok", True) else "failed")
@@ -448,21 +478,28 @@ class ChatSession:
         self.console.print(Text(text, style=style), soft_wrap=True)
 
     def greet(self) -> None:
-        """The banner the REPL starts with."""
-        tools = ", ".join(self.enabled) or "none"
+        """The banner the REPL starts with, then the ``startup`` lines."""
+        tools = ", ".join(self.enabled[:8]) + (" …" if len(self.enabled) > 8 else "")
+        more = f" ({len(self.enabled)})" if len(self.enabled) > 8 else ""
         self.say(
-            f"toolpath chat · model {self.model.name} · agent {self.agent_name} · tools {tools}",
+            f"toolpath chat · model {self.model.name} · agent {self.agent_name} · "
+            f"tools {tools or 'none'}{more}",
             style="bold",
         )
         self.say("/help lists the commands; Ctrl-D or /exit quits.", style="dim")
+        for line in self.startup:
+            self.handle(line)
 
     def close(self) -> None:
-        """Stop the math agent's kernel, close the model and the sessions database."""
-        self._drop_agents()
-        self.model.close()
+        """Close the agents (the math kernel, the browser), the models and the database."""
+        for adapter in self.adapters.values():
+            adapter.close()
+        self.adapters.clear()
+        for model in {id(m): m for m in [self.model, *self.roles.values()]}.values():
+            model.close()
         self.checkpointer.conn.close()
 
-    def _read(self, prompt: str) -> str:
+    def read(self, prompt: str) -> str:
         """A reply to an approval question (the tokens of the turn end first)."""
         self.console.print(prompt, end="", markup=False)
         return input()
@@ -470,30 +507,9 @@ class ChatSession:
     def _config(self) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.thread_id}}
 
-    def _agent(self) -> Any:
-        if self.agent_name not in self._agents:
-            model = StoppableModel(self.model, self._stop)
-            if self.agent_name == "math":
-                from toolpath.agents.math.dotamath import math_agent
-
-                self._agents["math"] = math_agent(model=model, budget=self.budget)
-            else:
-                from toolpath.agents.react import tool_agent
-
-                self._agents["tools"] = tool_agent(
-                    model=model,
-                    tools=[self.available[n] for n in self.enabled],
-                    max_steps=self.max_steps,
-                    checkpointer=self.checkpointer,
-                    approve=self.approve,
-                    budget=self.budget,
-                )
-        return self._agents[self.agent_name]
-
     def _drop_agents(self) -> None:
-        for agent in self._agents.values():
-            agent.close()
-        self._agents.clear()
+        for adapter in self.adapters.values():
+            adapter.drop()
 
     def _messages(self) -> list[Message]:
         saved = self.checkpointer.get_tuple(self._config())

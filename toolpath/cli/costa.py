@@ -86,7 +86,7 @@ def costa(
     ] = None,
     model: ModelOpt = "local",
 ) -> None:
-    """Do a multi-step task with CoSTA*: a subtask tree, then A* over the tools.
+    """Do a multi-step task with CoSTA*: subtasks, then A* over tools.
 
     The model builds a subtask tree, A* picks the tools by cost and quality, and every step
     is verified (a failure updates the table and re-plans). Prints each attempt, its cost

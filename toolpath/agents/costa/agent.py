@@ -267,23 +267,18 @@ def costa_agent(
     state has the executed path (``executed``: real cost and quality per step), every
     ``attempts`` entry with its verifier score, ``expanded`` nodes, ``replans`` and ``status``
     (``done``; ``failed`` when no tool path remains, ``step_limit`` after ``max_replans``).
-    ``alpha`` in [0, 2] trades quality (0) for cost (2). ``q_threshold`` bounds the planned
-    quality by the ``threshold`` rule: ``product`` (the paper's, prod Q), ``step`` (each step's
-    Q) or ``normalized`` (prod Q per subtask, its geometric mean). ``verifier`` replaces the
-    domain's verifiers (an :class:`~toolpath.agents.costa.verifiers.LLMVerifier`, a
-    ``VLMVerifier`` or any callable of the same signature). ``search`` is ``astar`` (CoSTA*) or a
-    baseline: ``ucs`` (uniform cost), ``exhaustive``, or ``greedy`` (each subtask's best
-    single-step tool, no search). A ``tree`` already in the input skips the model (on a
-    ``checkpointer``'s thread, a tree left by an earlier run only for the same request).
-    ``approve``: which tools' steps wait for a human (:mod:`toolpath.agents.approval`; an
-    edit replaces the step's parameters, a rejection fails the step and re-plans)."""
+    ``alpha`` in [0, 2] trades quality (0) for cost (2); ``q_threshold`` bounds the planned
+    quality by the ``threshold`` rule (``product``, ``step`` or ``normalized``: see
+    :data:`~toolpath.agents.costa.search.THRESHOLDS`). ``verifier`` replaces the domain's
+    checks (``LLMVerifier``, ``VLMVerifier`` or any callable of their signature). ``search``:
+    ``astar`` (CoSTA*), ``ucs``, ``exhaustive`` or ``greedy`` (no search). A ``tree`` in the
+    input skips the model (on a ``checkpointer``'s thread, only for the same request).
+    ``approve``: which tools' steps wait for a human (an edit replaces the step's parameters,
+    a rejection fails the step and re-plans)."""
     check_alpha(alpha, q_threshold, threshold)
     if search not in SEARCHES:
         raise ConfigError(f"unknown search {search!r}; use one of: {', '.join(SEARCHES)}")
-    if domain is None:
-        from toolpath.agents.costa.image import ImageDomain
-
-        domain = ImageDomain()
+    domain = named_domain("image") if domain is None else domain
     priors = domain.priors()
     table = CostTable.load(table_path, priors) if table_path else CostTable(priors)
     steps = CostaSteps(

@@ -221,7 +221,7 @@ class ToolDomain:
             start_types or sorted({t.input_type for t in self.funcs.values()} - outputs) or [ANY]
         )
         self.example = example or _example(kinds)
-        self.describe = describe or _describe
+        self.describe = describe or describe_object
         self.load_input, self.save_output = load_input, save_output
 
     def _derived(self, kind: str) -> SubtaskType:
@@ -382,7 +382,7 @@ def _example(kinds: Sequence[str]) -> str:
     return json.dumps({"subtasks": steps})
 
 
-def _describe(obj: Any, limit: int = 1200) -> str:
+def describe_object(obj: Any, limit: int = 1200) -> str:
     """Short text for a working object: a table's shape and first rows, else its repr."""
     if hasattr(obj, "shape") and hasattr(obj, "head") and hasattr(obj, "columns"):
         text = f"table {obj.shape[0]} rows x {obj.shape[1]} columns\n{obj.head(8).to_string()}"

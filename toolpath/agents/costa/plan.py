@@ -14,8 +14,8 @@ from toolpath.agents.costa.search import (
     Step,
     SubtaskTree,
     ToolInfo,
-    _objective,
     astar,
+    path_cost,
 )
 from toolpath.agents.costa.table import CostTable
 from toolpath.errors import PlanError
@@ -112,7 +112,7 @@ def execute_plan(
         attempts=attempts,
         total_cost=total,
         final_quality=final_q,
-        objective=_objective(total, final_q, alpha),
+        objective=path_cost([total], [final_q], alpha),
         expanded=sum(pl.expanded for pl in plans),
         replans=replans,
         success=len(steps) == len(tree),

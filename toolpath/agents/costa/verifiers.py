@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from toolpath.agents.costa.domain import Verdict, _describe
+from toolpath.agents.costa.domain import Verdict, describe_object
 from toolpath.llm.base import ChatModel, system, user
 
 PROMPT = (
@@ -47,7 +47,7 @@ class LLMVerifier:
         max_tokens: int = 96,
     ) -> None:
         self.model, self.max_tokens = model, max_tokens
-        self.describe = describe or _describe
+        self.describe = describe or describe_object
 
     def messages(
         self, kind: str, before: Any, after: Any, params: Mapping[str, Any]
