@@ -43,7 +43,6 @@ from toolpath.cli.chat_agents import (
     MathAdapter,
     OneStepAdapter,
     ToolsAdapter,
-    catalog_retriever,
 )
 from toolpath.cli.chat_view import one_line
 from toolpath.cli.chat_web import WebAdapter
@@ -57,6 +56,7 @@ from toolpath.cli.common import (
     RoleOpt,
     approve_setting,
     budget_of,
+    catalog_retriever,
     load,
     load_each,
     split,

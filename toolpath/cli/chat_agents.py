@@ -514,24 +514,6 @@ def picked_tools(chat: Host, question: str) -> list[Tool]:
     return [t for t in enabled if t.name not in known] + picked
 
 
-def catalog_retriever(
-    sources: Sequence[str], extra: Sequence[Tool], kind: str, k: int, index_dir: str | None
-) -> tuple[list[Tool], Any]:
-    """``--catalog``'s tools (plus the built-in ones enabled) and a retriever over them all,
-    as ``toolpath run --catalog`` builds them."""
-    from toolpath.cli.common import err, one_of
-    from toolpath.retrieval.kinds import KINDS, build_retriever
-    from toolpath.tools.catalog import load_catalogs
-
-    one_of(kind, KINDS, "--retriever")
-    tools = list(load_catalogs(sources))
-    names = {t.name for t in tools}
-    tools += [t for t in extra if t.name not in names]
-    if kind != "bm25":
-        err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
-    return tools, build_retriever(kind, tools, cache_dir=index_dir, k=k)
-
-
 def split_path(text: str) -> tuple[str, str]:
     """``PATH REST`` or ``"PATH WITH SPACES" REST`` as ``(path, rest)``."""
     if text[:1] in ("'", '"'):

@@ -18,6 +18,7 @@ from toolpath.errors import ConfigError
 
 if TYPE_CHECKING:
     from toolpath.llm.base import ChatModel
+    from toolpath.tools.base import Tool
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -256,3 +257,20 @@ def budget_of(
         return None
     table = Prices.load(prices) if prices else Prices()
     return Budget(tokens=tokens, seconds=seconds, usd=usd, prices=table)
+
+
+def catalog_retriever(
+    sources: Sequence[str], extra: Sequence[Tool], kind: str, k: int, index_dir: str | None
+) -> tuple[list[Tool], Any]:
+    """``--catalog``'s tools (plus the built-in ones enabled) and a retriever over them all,
+    as ``toolpath run --catalog`` builds them."""
+    from toolpath.retrieval.kinds import KINDS, build_retriever
+    from toolpath.tools.catalog import load_catalogs
+
+    one_of(kind, KINDS, "--retriever")
+    tools = list(load_catalogs(sources))
+    names = {t.name for t in tools}
+    tools += [t for t in extra if t.name not in names]
+    if kind != "bm25":
+        err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
+    return tools, build_retriever(kind, tools, cache_dir=index_dir, k=k)

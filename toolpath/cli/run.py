@@ -23,10 +23,10 @@ from toolpath.cli.common import (
     RoleOpt,
     approve_setting,
     budget_of,
+    catalog_retriever,
     err,
     load,
     load_each,
-    one_of,
     out,
     split,
     stream_approving,
@@ -120,7 +120,7 @@ def run(
 
         pick = None
         if catalog:
-            toolset, pick = _catalog_retriever(catalog, toolset, retriever, top_k, index_dir)
+            toolset, pick = catalog_retriever(catalog, toolset, retriever, top_k, index_dir)
         chosen_demos = None if demos is None else _read_demos(demos)
         llms = load_each({role: spec or model for role, spec in roles.items()})
         agent = alpha_umi_agent(
@@ -205,22 +205,6 @@ def _record(folder: str, state: dict[str, Any], tools: list[Any]) -> None:
     with open(path / "trajectories.jsonl", "a", encoding="utf-8") as f:
         f.write(line + "\n")
     err.print(f"[dim]recorded in {path / 'trajectories.jsonl'}[/]")
-
-
-def _catalog_retriever(
-    sources: list[str], extra: list[Any], kind: str, k: int, index_dir: str | None
-) -> tuple[list[Any], Any]:
-    """The catalogs' tools (plus the built-in ones asked for) and a retriever over them."""
-    from toolpath.retrieval.kinds import KINDS, build_retriever
-    from toolpath.tools.catalog import load_catalogs
-
-    one_of(kind, KINDS, "--retriever")
-    tools = list(load_catalogs(sources))
-    names = {t.name for t in tools}
-    tools += [t for t in extra if t.name not in names]
-    if kind != "bm25":
-        err.print(f"[dim]indexing {len(tools)} tools (cached after the first run)...[/]")
-    return tools, build_retriever(kind, tools, cache_dir=index_dir, k=k)
 
 
 def _read_demos(path: str) -> list[Any]:
