@@ -285,3 +285,22 @@ def strict_checkpointer(path):
 
 def solve_on(agent, task, config):
     return agent.invoke({"request": task.instruction, "context": ImageState(task.image)}, config)
+
+
+def test_each_benchmark_task_starts_from_the_priors(scripted, tmp_path):
+    """What one task learned (here: every tool spoiled) does not reach the next task, unless
+    the run asks for learning across tasks."""
+    import asyncio
+
+    from toolpath.evals.costa.benchmark import CostaBench
+
+    for learn, expected in ((False, "done"), (True, "failed")):
+        bench = CostaBench(n=2, seed=0, learn_across=learn)
+        (example, _) = list(bench.load())
+        task = bench._tasks[example.id]
+        bench.trees = {example.id: json.loads(tree_reply(task))["subtasks"]}
+        agent = costa_agent(scripted([]), q_threshold=0.5)
+        for (tool, kind), (cost, _q) in bench.priors.items():
+            agent.table.set_prior(tool, kind, cost, 0.01)
+        record = asyncio.run(bench.run_one(example, agent))
+        assert record["status"] == expected

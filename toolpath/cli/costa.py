@@ -211,6 +211,13 @@ def eval_costa(
     ] = None,
     q_threshold: QThreshold = DEFAULT_Q,
     threshold: ThresholdOpt = DEFAULT_RULE,
+    learn_across: Annotated[
+        bool,
+        typer.Option(
+            help="Carry the cost table from task to task (default: every task starts from "
+            "the priors, so no method depends on the order of the tasks)."
+        ),
+    ] = False,
 ) -> None:
     """CoSTA* on generated tasks: every search, alpha and threshold rule.
 
@@ -241,6 +248,7 @@ def eval_costa(
         searches=names,
         rules=parse_rules(rules or f"{threshold}:{q_threshold}"),
         max_subtasks=max_subtasks,
+        learn_across=learn_across,
     )
     table = Table(
         "method", "n", "errors", "success %", "refused", "cost s", "quality", "expanded",

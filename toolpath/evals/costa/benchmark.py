@@ -77,12 +77,16 @@ DOMAINS: dict[str, Callable[[], BenchDomain]] = {"image": _image, "tabular": _ta
 @dataclass
 class CostaBench:
     """Generated tasks of a ``domain`` (``n`` of them, from ``seed``) and, once built, their
-    subtask trees."""
+    subtask trees. Each task starts from the domain's prior cost table unless
+    ``learn_across``: what one task learns (a tool that failed, often because the model's
+    tree asked for the wrong thing) would otherwise change what later tasks may plan, and
+    the methods' results would depend on the order of the tasks."""
 
     n: int = 50
     seed: int = 0
     max_subtasks: int = 8
     domain: str = "image"
+    learn_across: bool = False
     name: str = "costa"
     trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _tasks: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +95,7 @@ class CostaBench:
         if self.domain not in DOMAINS:
             raise ConfigError(f"unknown domain {self.domain!r}; use one of: {', '.join(DOMAINS)}")
         self.kind = DOMAINS[self.domain]()
+        self.priors = self.kind.make().priors()
 
     def load(
         self, *, data: str | Path | None = None, limit: int | None = None
@@ -112,6 +117,10 @@ class CostaBench:
                 "expanded": 0,
                 "replans": 0,
             }
+        table = getattr(agent, "table", None)
+        if table is not None and not self.learn_across:
+            for (tool, kind), (cost, quality) in self.priors.items():
+                table.set_prior(tool, kind, cost, quality)  # every task starts from the priors
         with tempfile.TemporaryDirectory(prefix="costa-") as scratch:
             context = self.kind.start(task, Path(scratch))
             state = await agent.ainvoke(
@@ -184,13 +193,16 @@ def run_bench(
     searches: Sequence[str] = SEARCHES,
     rules: Sequence[Rule] = (("product", 0.8),),
     max_subtasks: int = 8,
+    learn_across: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Build the trees with ``model``, then run every search at every alpha under every
     threshold rule; returns the summary."""
     from toolpath.agents.costa.agent import costa_agent
 
-    bench = CostaBench(n=n, seed=seed, max_subtasks=max_subtasks, domain=domain)
+    bench = CostaBench(
+        n=n, seed=seed, max_subtasks=max_subtasks, domain=domain, learn_across=learn_across
+    )
     examples = list(bench.load())
     run_eval_sync(
         TreeBuilder(bench),
