@@ -255,3 +255,17 @@ def test_a_model_tree_loses_text_parameters_the_request_never_said() -> None:
     assert tree[0]["params"] == {"text": "Summer", "position": "top-right"}
     assert tree[0]["dropped"] == {"color": "white"}
     assert tree[1]["params"] == {"region": "left half"} and "dropped" not in tree[1]
+
+
+def test_an_invented_number_beside_the_ones_asked_for_is_dropped_too() -> None:
+    from toolpath.agents.costa.agent import subtask_tree
+    from toolpath.agents.costa.image import ImageDomain
+
+    def tree_for(request: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        reply = {"subtasks": [{"id": "s1", "type": "resize", "params": params, "parents": []}]}
+        return subtask_tree(ScriptedModel([json.dumps(reply)]), request, ImageDomain())[0]
+
+    (step,) = tree_for("Resize it to 128x96.", {"width": 128, "height": 96, "scale": 1})
+    assert step["params"] == {"width": 128, "height": 96} and step["dropped"] == {"scale": 1}
+    (step,) = tree_for("Make it half the size.", {"scale": 0.5})  # nothing said: kept
+    assert step["params"] == {"scale": 0.5} and "dropped" not in step

@@ -15,6 +15,7 @@ prefix. The table can persist across runs (``table_path``), so real costs are le
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -381,7 +382,7 @@ def _tree_schema(kinds: list[str]) -> dict[str, Any]:
 
 def _parse_tree(text: str, domain: Domain, request: str | None = None) -> list[dict[str, Any]]:
     """The validated subtask list (with the domain's completions, e.g. a locate step). With
-    the ``request``, an optional text parameter whose value the request never says is
+    the ``request``, an optional parameter the request never says, beside one it does, is
     dropped (kept under the subtask's ``"dropped"``), so the tool's default applies: a small
     model adds ``"color": "white"`` to a caption the user gave no colour, and the step's
     verifier, which checks the step against its parameters, cannot catch that."""
@@ -406,22 +407,29 @@ def _parse_tree(text: str, domain: Domain, request: str | None = None) -> list[d
 
 
 def _grounded(subtask: dict[str, Any], schema: Mapping[str, Any], request: str) -> dict[str, Any]:
-    """``subtask`` without the optional text parameters that ``request`` does not mention
-    (compared in lower case without spaces or punctuation)."""
+    """``subtask`` without the optional parameters whose value ``request`` never says (text
+    compared in lower case without spaces or punctuation, numbers against the request's
+    numbers), when another of its parameters is said: a model's addition beside what the
+    user gave, such as ``"scale": 1`` next to the width and height asked for."""
     params = subtask.get("params")
     if not isinstance(params, dict):
         return subtask
-    said = _letters(request)
+    letters = _letters(request)
+    numbers = {float(x) for x in re.findall(r"\d+(?:\.\d+)?", request)}
+
+    def said(value: Any) -> bool | None:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return None  # not comparable: neither said nor unsaid
+        if isinstance(value, str):
+            return _letters(value) in letters
+        return float(value) in numbers
+
     required = set(schema.get("required") or ())
-    dropped = {
-        k: v
-        for k, v in params.items()
-        if k not in required and isinstance(v, str) and _letters(v) not in said
-    }
-    if not dropped:
+    unsaid = {k: v for k, v in params.items() if k not in required and said(v) is False}
+    if not unsaid or not any(said(v) for k, v in params.items() if k not in unsaid):
         return subtask
-    kept = {k: v for k, v in params.items() if k not in dropped}
-    return {**subtask, "params": kept, "dropped": dropped}
+    kept = {k: v for k, v in params.items() if k not in unsaid}
+    return {**subtask, "params": kept, "dropped": unsaid}
 
 
 def _letters(text: str) -> str:

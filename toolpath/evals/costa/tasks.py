@@ -375,12 +375,19 @@ def _task(rng: np.random.Generator, size: int, budget: int, task_id: str) -> Cos
     def last() -> list[int]:  # each step works on the previous step's output
         return [len(subtasks) - 1] if subtasks else []
 
+    shape = (size, size)  # (height, width) so far: a resize after a crop names the real size
     for kind, params, obj in plan:
         get = params.get
         fields = {"c": get("color"), "t": get("text"), "r": get("region"), "a": get("angle")}
         fields["p"] = _SPOTS.get(get("position", ""))
-        if kind == "resize":
-            fields["w"], fields["h"] = resize_size((size, size), params)
+        if kind == "crop":
+            _, _, width, height = crop_box(shape, params["region"])
+            shape = (height, width)
+        elif kind == "rotate" and params["angle"] % 180:
+            shape = shape[::-1]
+        elif kind == "resize":
+            width, height = resize_size(shape, params)
+            fields["w"], fields["h"], shape = width, height, (height, width)
         if obj is not None:
             kinds = [shapes[j].kind for j in range(len(shapes)) if alive[j]]
             colours = [colour[j] for j in range(len(shapes)) if alive[j]]
