@@ -269,3 +269,17 @@ def test_an_invented_number_beside_the_ones_asked_for_is_dropped_too() -> None:
     assert step["params"] == {"width": 128, "height": 96} and step["dropped"] == {"scale": 1}
     (step,) = tree_for("Make it half the size.", {"scale": 0.5})  # nothing said: kept
     assert step["params"] == {"scale": 0.5} and "dropped" not in step
+
+
+def test_coded_values_stay_though_the_request_words_them_otherwise() -> None:
+    pytest.importorskip("pandas")
+    from toolpath.agents.costa.agent import named_domain, subtask_tree
+
+    reply = {"subtasks": [
+        {"id": "s1", "type": "load", "params": {"file": "a.csv"}, "parents": []},
+        {"id": "s2", "type": "clean", "params": {"column": "price", "missing": "zero"},
+         "parents": ["s1"]},
+    ]}  # fmt: skip
+    request = "Load a.csv and parse price as numbers (fill missing values with 0)."
+    tree, _ = subtask_tree(ScriptedModel([json.dumps(reply)]), request, named_domain("tabular"))
+    assert tree[1]["params"] == {"column": "price", "missing": "zero"}

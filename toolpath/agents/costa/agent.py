@@ -410,7 +410,9 @@ def _grounded(subtask: dict[str, Any], schema: Mapping[str, Any], request: str) 
     """``subtask`` without the optional parameters whose value ``request`` never says (text
     compared in lower case without spaces or punctuation, numbers against the request's
     numbers), when another of its parameters is said: a model's addition beside what the
-    user gave, such as ``"scale": 1`` next to the width and height asked for."""
+    user gave, such as ``"scale": 1`` next to the width and height asked for. A parameter
+    with an ``enum`` is a coded value ("missing": "zero" for "fill missing values with 0")
+    and always stays."""
     params = subtask.get("params")
     if not isinstance(params, dict):
         return subtask
@@ -425,7 +427,10 @@ def _grounded(subtask: dict[str, Any], schema: Mapping[str, Any], request: str) 
         return float(value) in numbers
 
     required = set(schema.get("required") or ())
-    unsaid = {k: v for k, v in params.items() if k not in required and said(v) is False}
+    coded = {k for k, v in (schema.get("properties") or {}).items() if "enum" in v or "const" in v}
+    unsaid = {
+        k: v for k, v in params.items() if k not in required and k not in coded and said(v) is False
+    }
     if not unsaid or not any(said(v) for k, v in params.items() if k not in unsaid):
         return subtask
     kept = {k: v for k, v in params.items() if k not in unsaid}
