@@ -283,3 +283,46 @@ def test_coded_values_stay_though_the_request_words_them_otherwise() -> None:
     request = "Load a.csv and parse price as numbers (fill missing values with 0)."
     tree, _ = subtask_tree(ScriptedModel([json.dumps(reply)]), request, named_domain("tabular"))
     assert tree[1]["params"] == {"column": "price", "missing": "zero"}
+
+
+def test_a_value_outside_its_enum_gets_the_model_one_repair() -> None:
+    pytest.importorskip("pandas")
+    from toolpath.agents.costa.agent import named_domain, subtask_tree
+
+    def reply(func: str) -> str:
+        return json.dumps({"subtasks": [
+            {"id": "s1", "type": "load", "params": {"file": "a.csv"}, "parents": []},
+            {"id": "s2", "type": "aggregate", "params": {"by": "month", "func": func},
+             "parents": ["s1"]},
+        ]})  # fmt: skip
+
+    model = ScriptedModel([reply("avg"), reply("mean")])
+    tree, _ = subtask_tree(model, "Load a.csv, average by month.", named_domain("tabular"))
+    assert tree[1]["params"]["func"] == "mean"
+    assert "func must be one of sum, mean, count, not 'avg'" in str(model.requests[1].messages)
+
+
+def test_column_names_are_fitted_to_the_table(tmp_path: Path) -> None:
+    """The model writes sale_amount for the column 'sale amount': the domain's prepare step
+    fits it, so the tool and its verifier see the real name; an unknown name is left for the
+    tool to report."""
+    pd = pytest.importorskip("pandas")
+    from toolpath.agents.costa.agent import named_domain
+
+    (tmp_path / "s.csv").write_text("month,sale amount\n1,5\n1,7\n2,1\n")
+    domain = named_domain("tabular")
+    tree = [
+        {"id": "s1", "type": "load", "params": {"file": "s.csv"}, "parents": []},
+        {"id": "s2", "type": "aggregate", "parents": ["s1"],
+         "params": {"by": "Month", "func": "sum", "column": "sale_amount"}},
+    ]  # fmt: skip
+    agent = costa_agent(ScriptedModel([]), domain=domain, q_threshold=0.5)
+    state = agent.invoke(
+        {"request": "x", "context": domain.load_input(str(tmp_path)), "tree": tree}
+    )
+    assert state["status"] == "done", state.get("reason")
+    frame = state["context"]
+    assert isinstance(frame, pd.DataFrame)
+    assert sorted(zip(frame["month"], frame["sale amount"], strict=True)) == [(1, 12), (2, 1)]
+    kept = domain.prepare("aggregate", {"by": "weekday"}, frame)
+    assert kept == {"by": "weekday"}

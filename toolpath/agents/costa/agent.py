@@ -72,7 +72,9 @@ class Domain(Protocol):
     ``start_types`` are the data types the working object may start as; ``verify`` returns a
     score, a bool, ``(score, ok)`` or a :class:`~toolpath.agents.costa.domain.Verdict`. A domain
     may also name the classes of its working objects (``context_types``), so that a
-    checkpointer which loads only the types it is told of stores them too."""
+    checkpointer which loads only the types it is told of stores them too, and may have
+    ``prepare(kind, params, obj) -> params``, which fits a step's parameters to the working
+    object before the tool and its verifier see them."""
 
     subtask_schemas: Mapping[str, Mapping[str, Any]]
     tools: Sequence[ToolInfo]
@@ -171,6 +173,9 @@ class CostaSteps:
         step = state["plan"][len(executed)]
         subtask = next(s for s in state["tree"] if s["id"] == step.subtask_id)
         kind, params, before = subtask["type"], subtask.get("params", {}), state["context"]
+        prepare = getattr(self.domain, "prepare", None)
+        if prepare is not None:  # e.g. a column named as the data names it
+            params = prepare(kind, params, before)
         params, refusal = self._reviewed(step, kind, params)
         start = time.perf_counter()
         with tracing.tool_span(step.tool, step.subtask_id, params) as span:

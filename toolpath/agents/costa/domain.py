@@ -185,7 +185,8 @@ class ToolDomain:
     (default: the input types of the tools serving the subtask types that no tool's output
     feeds); ``example`` is a worked request and tree for the model; ``describe`` turns a
     working object into short text for LLM verifiers; ``load_input``/``save_output`` read a
-    path into a working object and write one out, for the CLI."""
+    path into a working object and write one out, for the CLI; ``prepare(kind, params, obj)``
+    fits a step's parameters to the working object before its tool and verifier run."""
 
     def __init__(
         self,
@@ -198,6 +199,7 @@ class ToolDomain:
         describe: Callable[[Any], str] | None = None,
         load_input: Callable[[str], Any] | None = None,
         save_output: Callable[[Any, str], Any] | None = None,
+        prepare: Callable[[str, Mapping[str, Any], Any], dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.funcs = {t.name: t for t in map(_as_domain_tool, tools)}
@@ -223,6 +225,8 @@ class ToolDomain:
         self.example = example or _example(kinds)
         self.describe = describe or describe_object
         self.load_input, self.save_output = load_input, save_output
+        if prepare is not None:
+            self.prepare = prepare
 
     def _derived(self, kind: str) -> SubtaskType:
         """A subtask type with the parameter schema of the first tool serving it."""
@@ -264,7 +268,7 @@ class ToolDomain:
         }
         hooks = {
             k: load_object(spec[k], k)
-            for k in ("describe", "load_input", "save_output")
+            for k in ("describe", "load_input", "save_output", "prepare")
             if k in spec
         }
         return cls(
@@ -281,7 +285,8 @@ class ToolDomain:
 
     def complete_tree(self, subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each subtask with string ids and parents and its parameters checked: a required
-        parameter missing is a ``ValueError`` (the model gets one repair)."""
+        parameter missing, or a value outside its ``enum``, is a ``ValueError`` (the model gets
+        one repair)."""
         out = []
         for s in subtasks:
             s = {
@@ -297,6 +302,13 @@ class ToolDomain:
                     raise ValueError(
                         f"subtask {s['id']} ({s['type']}) lacks parameter(s) {', '.join(missing)}"
                     )
+                for name, value in s["params"].items():
+                    allowed = (sub.params.get("properties") or {}).get(name, {}).get("enum")
+                    if allowed is not None and value not in allowed:
+                        raise ValueError(
+                            f"subtask {s['id']} ({s['type']}): {name} must be one of "
+                            f"{', '.join(map(str, allowed))}, not {value!r}"
+                        )
             out.append(s)
         return out
 

@@ -1,8 +1,9 @@
 """Reading a task's input and writing its result, for ``toolpath costa --domain tabular``,
-and short text of a working object for an LLM verifier (the spec's ``load_input``,
-``save_output`` and ``describe``)."""
+short text of a working object for an LLM verifier, and column names fitted to the table
+(the spec's ``load_input``, ``save_output``, ``describe`` and ``prepare``)."""
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,28 @@ def describe(obj: Any, rows: int = 8) -> str:
     if isinstance(obj, DataSource):
         return f"folder {obj.folder} with files {', '.join(obj.files)}"
     return repr(obj)[:1200]
+
+
+COLUMN_PARAMS = ("column", "by", "x", "y", "on")
+"""The step parameters that name a column of the working table."""
+
+
+def fit_columns(kind: str, params: Mapping[str, Any], obj: Any) -> dict[str, Any]:
+    """``params`` with each column name the table lacks replaced by the one column it names
+    up to case, spaces and punctuation (``sale_amount`` for ``sale amount``); an unknown or
+    ambiguous name stays, for the tool to report."""
+    out = dict(params)
+    if not isinstance(obj, pd.DataFrame):
+        return out
+    columns = [str(c) for c in obj.columns]
+    for key in COLUMN_PARAMS:
+        name = out.get(key)
+        if isinstance(name, str) and name not in columns:
+            close = [c for c in columns if _squash(c) == _squash(name)]
+            if len(close) == 1:
+                out[key] = close[0]
+    return out
+
+
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
