@@ -232,7 +232,7 @@ class PoorDomain(ImageDomain):
 def test_no_tool_path_left_is_a_failure(scripted, tasks):
     task = tasks[1]
     tree = json.loads(tree_reply(task))["subtasks"]
-    agent = costa_agent(scripted([]), domain=PoorDomain(), q_threshold=0.9)
+    agent = costa_agent(scripted([]), domain=PoorDomain(), q_threshold=0.9, threshold="product")
     state = agent.invoke(
         {"request": task.instruction, "context": ImageState(task.image), "tree": tree}
     )

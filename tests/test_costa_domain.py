@@ -119,7 +119,9 @@ def test_astar_matches_exhaustive_and_respects_the_types() -> None:
 
 def test_the_agent_runs_verifies_and_replans() -> None:
     domain = make_domain()
-    agent = costa_agent(ScriptedModel([]), domain=domain, alpha=2.0, q_threshold=0.5)
+    agent = costa_agent(
+        ScriptedModel([]), domain=domain, alpha=2.0, q_threshold=0.5, threshold="product"
+    )
     state = agent.invoke({"request": "x", "context": Text("1;2;3"), "tree": TREE})
     assert state["status"] == "done"
     assert state["context"] == {"total": 12.0, "n": 3}

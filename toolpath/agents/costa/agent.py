@@ -129,8 +129,8 @@ class CostaSteps:
     table: CostTable
     find: Search = astar
     alpha: float = 1.0
-    q_threshold: float = 0.8
-    threshold: str = "product"
+    q_threshold: float = DEFAULT_Q
+    threshold: str = DEFAULT_RULE
     verifier: Verifier | None = None
     max_replans: int = 10
     table_path: str | Path | None = None
