@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +47,33 @@ def local_model(local_model_path: str) -> Iterator[object]:
     model = LocalModel(local_model_path, n_ctx=4096)
     yield model
     model.close()
+
+
+def embedded_chat(
+    model_path: str, folder: Path, log: io.StringIO, *options: str, prompt: str | None = None
+) -> Any:
+    """``toolpath chat`` on the embedded 0.5B in a pseudo-terminal (waiting for ``prompt``
+    when given); its conversations and history live in ``folder``, and ``log`` records what
+    it prints."""
+    pexpect = pytest.importorskip("pexpect")
+    env = {
+        **os.environ,
+        "TOOLPATH_CACHE_DIR": str(Path(model_path).parent),
+        "TERM": "dumb",
+        "COLUMNS": "160",
+        "PYTHONIOENCODING": "utf-8",
+    }
+    args = ["-m", "toolpath.cli", "chat", "--model", "local:qwen2.5-coder-0.5b"]
+    args += ["--sessions", str(folder / "s.db"), "--history-file", str(folder / "hist")]
+    child = pexpect.spawn(
+        sys.executable,
+        [*args, *options],
+        env=env,
+        encoding="utf-8",
+        timeout=300,
+        dimensions=(50, 160),
+    )
+    child.logfile_read = log
+    if prompt is not None:
+        child.expect_exact(prompt)
+    return child

@@ -11,9 +11,9 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import embedded_chat
 from rich.console import Console
 
 from toolpath.cli.chat import ChatSession
@@ -337,39 +337,13 @@ def test_prompt_multiline_history_ctrl_c_and_ctrl_d(tmp_path):
     assert "half a question" not in (tmp_path / "history").read_text()
 
 
-def embedded_chat(model_path: str, folder: Path, log: io.StringIO, *options: str) -> Any:
-    """``toolpath chat`` on the embedded 0.5B in a pseudo-terminal, at its first prompt; its
-    conversations and history live in ``folder``, and ``log`` records what it prints."""
-    pexpect = pytest.importorskip("pexpect")
-    env = {
-        **os.environ,
-        "TOOLPATH_CACHE_DIR": str(Path(model_path).parent),
-        "TERM": "dumb",
-        "COLUMNS": "160",
-        "PYTHONIOENCODING": "utf-8",
-    }
-    args = ["-m", "toolpath.cli", "chat", "--model", "local:qwen2.5-coder-0.5b"]
-    args += ["--sessions", str(folder / "s.db"), "--history-file", str(folder / "hist")]
-    child = pexpect.spawn(
-        sys.executable,
-        [*args, *options],
-        env=env,
-        encoding="utf-8",
-        timeout=300,
-        dimensions=(50, 160),
-    )
-    child.logfile_read = log
-    child.expect_exact("tools> ")
-    return child
-
-
 @pytest.mark.model
 def test_chat_in_a_terminal_with_the_embedded_model(local_model_path, tmp_path):
     pexpect = pytest.importorskip("pexpect")
     prompt = "tools> "
 
     def spawn():
-        return embedded_chat(local_model_path, tmp_path, log)
+        return embedded_chat(local_model_path, tmp_path, log, prompt="tools> ")
 
     def send(child, line: str) -> None:
         child.sendline(line)
@@ -426,7 +400,9 @@ def test_chat_approves_one_call_and_rejects_the_next(local_model_path, tmp_path)
     pexpect = pytest.importorskip("pexpect")
     log = io.StringIO()
     try:
-        child = embedded_chat(local_model_path, tmp_path, log, "--approve", "calculator")
+        child = embedded_chat(
+            local_model_path, tmp_path, log, "--approve", "calculator", prompt="tools> "
+        )
         child.sendline("What is 1234 * 5678? Use the calculator.")
         child.expect_exact("approve this tool call?")
         child.expect_exact("calculator")

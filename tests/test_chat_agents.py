@@ -8,10 +8,8 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import os
 import re
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import embedded_chat
 from rich.console import Console
 
 from toolpath.cli.chat import AGENTS, HELP, ChatSession
@@ -476,30 +475,6 @@ def test_page_change_lists_added_removed_and_changed_elements():
 
 
 # ---- the embedded 0.5B model in a pseudo-terminal ---------------------------------------------
-
-
-def embedded_chat(model_path: str, folder: Path, log: io.StringIO, *options: str) -> Any:
-    """``toolpath chat`` on the embedded 0.5B in a pseudo-terminal; ``log`` records it."""
-    pexpect = pytest.importorskip("pexpect")
-    env = {
-        **os.environ,
-        "TOOLPATH_CACHE_DIR": str(Path(model_path).parent),
-        "TERM": "dumb",
-        "COLUMNS": "160",
-        "PYTHONIOENCODING": "utf-8",
-    }
-    args = ["-m", "toolpath.cli", "chat", "--model", "local:qwen2.5-coder-0.5b"]
-    args += ["--sessions", str(folder / "s.db"), "--history-file", str(folder / "hist")]
-    child = pexpect.spawn(
-        sys.executable,
-        [*args, *options],
-        env=env,
-        encoding="utf-8",
-        timeout=120,
-        dimensions=(50, 160),
-    )
-    child.logfile_read = log
-    return child
 
 
 @pytest.mark.model
