@@ -15,6 +15,8 @@ _WHERE = {
     "Domain": "toolpath.agents.costa.agent",
     "SEARCHES": "toolpath.agents.costa.agent",
     "costa_agent": "toolpath.agents.costa.agent",
+    "named_domain": "toolpath.agents.costa.agent",
+    "tabular_domain": "toolpath.agents.costa.tabular",
     "subtask_tree": "toolpath.agents.costa.agent",
     "ImageDomain": "toolpath.agents.costa.image",
     "SubtaskType": "toolpath.agents.costa.domain",
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from toolpath.agents.costa.agent import SEARCHES as SEARCHES
     from toolpath.agents.costa.agent import Domain as Domain
     from toolpath.agents.costa.agent import costa_agent as costa_agent
+    from toolpath.agents.costa.agent import named_domain as named_domain
     from toolpath.agents.costa.agent import subtask_tree as subtask_tree
     from toolpath.agents.costa.domain import SubtaskType as SubtaskType
     from toolpath.agents.costa.domain import ToolDomain as ToolDomain
@@ -60,4 +63,5 @@ if TYPE_CHECKING:
     from toolpath.agents.costa.search import path_cost as path_cost
     from toolpath.agents.costa.search import uniform_cost as uniform_cost
     from toolpath.agents.costa.table import CostTable as CostTable
+    from toolpath.agents.costa.tabular import tabular_domain as tabular_domain
     from toolpath.agents.costa.verifiers import LLMVerifier as LLMVerifier
