@@ -95,7 +95,8 @@ class CostaBench:
         if self.domain not in DOMAINS:
             raise ConfigError(f"unknown domain {self.domain!r}; use one of: {', '.join(DOMAINS)}")
         self.kind = DOMAINS[self.domain]()
-        self.priors = self.kind.make().priors()
+        self.tools = self.kind.make()  # the domain: stateless, so one serves every episode
+        self.priors = self.tools.priors()
 
     def load(
         self, *, data: str | Path | None = None, limit: int | None = None
@@ -168,7 +169,7 @@ class TreeBuilder:
         """``agent`` is the chat model here: one call builds the tree."""
         from toolpath.agents.costa.agent import subtask_tree
 
-        domain = self.bench.kind.make()
+        domain = self.bench.tools
         tree, trace = await asyncio.to_thread(subtask_tree, agent, example.question, domain)
         types = sorted(s["type"] for s in tree)
         return {
@@ -223,7 +224,7 @@ def run_bench(
             for alpha in alphas:
                 agent = costa_agent(
                     model=model,
-                    domain=bench.kind.make(),
+                    domain=bench.tools,
                     search=search,
                     alpha=alpha,
                     threshold=rule[0],
