@@ -85,8 +85,16 @@ if TYPE_CHECKING:
 
 GAVE_UP = "Could not complete the task: {reason}"
 OBSERVED = (
-    "The last observation is what {tool} returned. If it answers the task, end with "
-    "'Next: conclusion'."
+    "The last observation is what {tool} returned. Check the observations against every part "
+    "of the task: each item it names, and each lookup or conversion one result leads to. If "
+    "they answer all of it, end with 'Next: conclusion'; if a part is still unknown, end with "
+    "'Next: caller' and say which tool gets it."
+)
+FIRST_TURN = (
+    "No tool has been called yet, so nothing is known beyond the task itself. The facts and "
+    "numbers the task asks for must come from the tools above, not from memory, and so must "
+    "calculations when a tool can do them. End with 'Next: caller' unless no listed tool can "
+    "help with the task."
 )
 EMPTY_RETRY = (
     "Your last reply was empty. Write one or two sentences about what to do next, then end "
@@ -294,6 +302,9 @@ class AlphaUMiSteps:
         )
         if state.get("observed"):  # small models otherwise call the same tool again
             messages.append(user(OBSERVED.format(tool=state["observed"])))
+        elif not any(t["from"] == "caller" for t in state["conversation"]):
+            # without it the 1.5B answers from memory at once (0 tool calls on 8 of 8 tasks)
+            messages.append(user(FIRST_TURN))
         empty = state.get("empty", 0)
         if empty:
             messages.append(user(EMPTY_RETRY))
