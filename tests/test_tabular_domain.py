@@ -23,7 +23,8 @@ from toolpath.evals.costa.tabular_tasks import (  # noqa: E402
     solve_reference,
 )
 from toolpath.tools.tabular import ops  # noqa: E402
-from toolpath.tools.tabular.ops import Chart, DataSource, call  # noqa: E402
+from toolpath.tools.tabular.ops import Chart, DataSource  # noqa: E402
+from toolpath.tools.tabular.registry import SERVES, call  # noqa: E402
 from toolpath.tools.tabular.verify import VERIFIERS  # noqa: E402
 
 SPEC = Path(ops.__file__).with_name("domain.yaml")
@@ -52,7 +53,7 @@ CLEAN_CSV = "id,region,amount\n1,North,10.5\n2,South,20\n3,North,\n"
 
 def test_loaders_agree_on_a_clean_file(tmp_path: Path) -> None:
     src = write(tmp_path, "t.csv", CLEAN_CSV)
-    frames = [call(t, src, {"file": "t.csv"}) for t in ops.SERVES["load"]]
+    frames = [call(t, src, {"file": "t.csv"}) for t in SERVES["load"]]
     for df in frames:
         assert list(df.columns) == ["id", "region", "amount"]
         assert df["id"].tolist() == [1, 2, 3] and df.attrs["source"] == str(tmp_path)
@@ -63,8 +64,14 @@ def test_loaders_agree_on_a_clean_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "ok"),
     [
-        ("id;region;amount\n1;North;10.5\n2;South;20\n", {"read_csv_sniff", "read_csv_robust"}),
-        ("# exported today\nid,region,amount\n1,North,10.5\n2,South,20\n", {"read_csv_robust"}),
+        (
+            "id;region;amount\n1;North;10.5\n2;South;20\n",
+            {"read_csv_comments", "read_csv_sniff", "read_csv_robust"},
+        ),
+        (
+            "# exported today\nid,region,amount\n1,North,10.5\n2,South,20\n",
+            {"read_csv_comments", "read_csv_robust"},
+        ),
         ("id,region,amount\n1,North,10.5,\n2,South,20\n3,East,1\n", {"read_csv_robust"}),
     ],
     ids=["semicolon", "comment-line", "trailing-delimiter"],
@@ -73,7 +80,7 @@ def test_only_the_robust_loaders_survive_dirty_files(
     tmp_path: Path, text: str, ok: set[str]
 ) -> None:
     src = write(tmp_path, "t.csv", text)
-    for tool in ops.SERVES["load"]:
+    for tool in SERVES["load"]:
         try:
             df = call(tool, src, {"file": "t.csv"})
         except Exception:
@@ -134,7 +141,9 @@ def test_joins_differ_in_the_key_noise_they_survive(tmp_path: Path) -> None:
     write(tmp_path, "stores.csv", STORES)
     df = frame(tmp_path, {"store_id": ["S01", "S02", "S03", "S01"], "n": [1, 2, 3, 4]})
     p = {"file": "stores.csv", "on": "store_id"}
-    exact, normal, fuzzy = (call(t, df, p) for t in ops.SERVES["join"])
+    index, exact, normal, fuzzy, sql = (call(t, df, p) for t in SERVES["join"])
+    pd.testing.assert_frame_equal(index, exact)
+    pd.testing.assert_frame_equal(sql, normal)
     assert exact["n"].tolist() == [3] and exact["region"].tolist() == ["East"]
     assert normal["n"].tolist() == [1, 3, 4] and normal["region"].tolist() == [
         "North",
@@ -165,14 +174,15 @@ def test_filters_differ_on_spaced_names_and_noisy_text(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - pandas raises a SyntaxError or a ValueError
         ops.filter_query(df, **p)
     assert ops.filter_mask(df, **p).index.tolist() == [0]
-    assert ops.filter_normalized(df, **p).index.tolist() == [0, 1, 3]
+    for tool in ("filter_normalized", "filter_sql", "filter_loop"):
+        assert call(tool, df, p).index.tolist() == [0, 1, 3], tool
     assert score("filter", df, ops.filter_normalized(df, **p), p) == 1.0
     assert score("filter", df, ops.filter_mask(df, **p), p) == pytest.approx(1 / 3)
     ne = {**p, "op": "!="}
     assert ops.filter_normalized(df, **ne).index.tolist() == [2]
     num = {"column": "qty", "op": ">=", "value": 5}
     plain = df.rename(columns={"sales channel": "channel"})
-    for tool in ops.SERVES["filter"]:
+    for tool in SERVES["filter"]:
         out = call(tool, plain, num)
         assert out.index.tolist() == [1, 2] and score("filter", plain, out, num) == 1.0
     assert score("filter", plain, plain.iloc[[1, 2, 2]], num) == 0.0
@@ -190,11 +200,11 @@ def test_aggregates_agree_without_missing_values_and_bincount_breaks_with_them(
     for func, values in want.items():
         p = {"by": "k", "func": func, "column": "v"}
         name = "v" if func != "count" else "count"
-        for tool in ("aggregate_groupby", "aggregate_loop"):
+        for tool in ("aggregate_groupby", "aggregate_loop", "aggregate_sql", "aggregate_pivot"):
             out = call(tool, holed, p)
             assert list(out.columns) == ["k", name] and out["k"].tolist() == ["a", "b", "c"]
             assert out[name].tolist() == values and score("aggregate", holed, out, p) == 1.0
-        for tool in ops.SERVES["aggregate"]:
+        for tool in SERVES["aggregate"]:
             out = call(tool, full, p)
             assert score("aggregate", full, out, p) == 1.0 and out["k"].tolist() == ["a", "b", "c"]
         broken = ops.aggregate_bincount(holed, **p)
@@ -218,7 +228,7 @@ def test_numpy_sort_puts_missing_values_first_when_descending(tmp_path: Path) ->
     bad = ops.sort_numpy(df, **p)
     assert bad["id"].tolist() == [2, 3] and score("sort", df, bad, p) < PASS
     up = {"column": "v", "descending": False}
-    for tool in ops.SERVES["sort"]:
+    for tool in SERVES["sort"]:
         out = call(tool, df, up)
         assert out["id"].tolist() == [4, 1, 3, 2] and score("sort", df, out, up) == 1.0
 
@@ -232,7 +242,7 @@ def test_plots_write_pngs_and_pillow_caps_the_bars(tmp_path: Path) -> None:
         tmp_path, {"m": [f"k{i:02d}" for i in range(12)], "v": [float(i) for i in range(12)]}
     )
     p = {"x": "m", "y": "v"}
-    for tool in ops.SERVES["plot"]:
+    for tool in SERVES["plot"]:
         chart = call(tool, small, {**p, "file": f"{tool}.png"})
         assert isinstance(chart, Chart) and Path(chart.path) == tmp_path / f"{tool}.png"
         assert chart.data["m"].tolist() == ["a", "b", "c"] and score("plot", small, chart, p) == 1.0
@@ -318,7 +328,7 @@ def test_domain_spec_names_real_functions_with_the_expected_types() -> None:
     assert spec["name"] == "tabular" and spec["start_types"] == ["DataSource"]
     assert isinstance(spec["example"], str) and '"subtasks"' in spec["example"]
     kinds = spec["subtasks"]
-    assert set(kinds) == set(ops.SERVES)
+    assert set(kinds) == set(SERVES)
     for kind, sub in kinds.items():
         assert sub["params"]["type"] == "object" and set(sub["params"]["required"]) <= set(
             sub["params"]["properties"]
@@ -338,3 +348,41 @@ def test_domain_spec_names_real_functions_with_the_expected_types() -> None:
             params = set(kinds[kind]["params"]["properties"])
             assert set(inspect.signature(fn).parameters) - {first} <= params, fn.__name__
     assert all(served.get(kind, 0) >= 2 for kind in kinds), served
+
+
+def test_sql_and_pivot_aggregates_part_from_pandas_on_a_group_with_no_numbers(
+    tmp_path: Path,
+) -> None:
+    df = frame(tmp_path, {"k": ["a", "a", "b"], "v": [1.0, 2.0, None]})
+    p = {"by": "k", "func": "sum", "column": "v"}
+    assert ops.aggregate_groupby(df, **p)["v"].tolist() == [3.0, 0.0]
+    assert ops.aggregate_pivot(df, **p)["v"].tolist() == [3.0, 0.0]
+    mean = {**p, "func": "mean"}
+    assert ops.aggregate_pivot(df, **mean)["k"].tolist() == ["a"]  # b's group is gone
+    assert score("aggregate", df, ops.aggregate_pivot(df, **mean), mean) < PASS
+    got = call("aggregate_sql", df, p)
+    assert got["k"].tolist() == ["a", "b"] and math.isnan(got["v"].iloc[1])
+    with pytest.raises(ToolError, match="group column"):
+        ops.aggregate_groupby(df, "k", "sum", "k")  # pandas raised "already exists"
+
+
+def test_the_vectorised_number_parse_matches_the_loop(tmp_path: Path) -> None:
+    df = frame(tmp_path, {"amt": ["$1,234.50", "EUR 12", " 7 ", None, "n/a", "-3.5"]})
+    for missing in ("keep", "drop", "zero", "mean"):
+        p = {"column": "amt", "missing": missing}
+        want, got = ops.parse_numbers(df, **p), ops.extract_numbers(df, **p)
+        pd.testing.assert_frame_equal(got, want)
+        assert score("clean", df, got, p) == 1.0
+
+
+def test_partial_and_sql_sorts(tmp_path: Path) -> None:
+    df = frame(tmp_path, {"id": [1, 2, 3, 4, 5], "v": [3.0, None, 5.0, 1.0, 5.0]})
+    top = {"column": "v", "descending": True, "n": 3}
+    for tool in ("sort_nlargest", "sort_sql", "sort_frame"):
+        assert call(tool, df, top)["id"].tolist() == [3, 5, 1], tool
+    for n in (None, 2, 5):  # missing values last, as sort_values puts them
+        for down in (True, False):
+            p = {"column": "v", "descending": down, "n": n}
+            want = ops.sort_frame(df, **p)
+            pd.testing.assert_frame_equal(ops.sort_nlargest(df, **p), want)
+            pd.testing.assert_frame_equal(call("sort_sql", df, p), want)

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from toolpath.errors import ConfigError
-from toolpath.tools.tabular.ops import REFERENCE, SERVES, Chart, DataSource, call
+from toolpath.tools.tabular.ops import Chart, DataSource
+from toolpath.tools.tabular.registry import REFERENCE, SERVES, call
 from toolpath.tools.tabular.verify import VERIFIERS
 
 PRODUCTS = (

@@ -23,7 +23,7 @@ import math
 import operator
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ OPS: dict[str, Callable[[Any, Any], Any]] = {
 """Filter operators."""
 FUNCS = ("sum", "mean", "count")
 """Aggregations; ``count`` counts the rows of each group."""
+NUMBER = r"([-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+))"
+"""A number as written in a cell: sign, digits with thousands commas, decimals."""
 MAX_BARS = 10
 """The most bars :func:`plot_pillow` draws."""
 
@@ -74,7 +76,7 @@ class Chart:
 # --- shared helpers --------------------------------------------------------------------------
 
 
-def _column(df: pd.DataFrame, column: str) -> pd.Series:
+def column_of(df: pd.DataFrame, column: str) -> pd.Series:
     if not isinstance(df, pd.DataFrame):
         raise ToolArgumentsError(f"expected a DataFrame, got {type(df).__name__}")
     if column not in df.columns:
@@ -82,7 +84,7 @@ def _column(df: pd.DataFrame, column: str) -> pd.Series:
     return df[column]
 
 
-def _carry(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+def carry_attrs(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """``after`` with ``before``'s attrs (its source folder)."""
     after.attrs = dict(before.attrs)
     return after
@@ -120,7 +122,7 @@ def number(value: Any) -> float:
         return math.nan
     if isinstance(value, int | float | np.number):
         return float(value)
-    found = re.search(r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)", str(value))
+    found = re.search(NUMBER, str(value))
     return float(found.group().replace(",", "")) if found else math.nan
 
 
@@ -148,6 +150,17 @@ def read_csv_sniff(source: DataSource, file: str) -> pd.DataFrame:
     """pandas' python parser, sniffing the delimiter from the first line: reads ``;`` files,
     but a comment line above the header still garbles it and a malformed row raises."""
     return _loaded(pd.read_csv(_path(source, file), sep=None, engine="python"), source)
+
+
+def read_csv_comments(source: DataSource, file: str) -> pd.DataFrame:
+    """pandas' C parser with the delimiter taken from the first line that is not a ``#``
+    comment, and ``#`` lines skipped: cheap, and it reads ``;`` files and comment lines, but a
+    malformed row still breaks it and a ``#`` inside a value cuts the row short."""
+    path = _path(source, file)
+    with path.open(encoding="utf-8-sig") as f:
+        header = next((ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")), "")
+    df = pd.read_csv(path, sep=sniff_delimiter(header), comment="#", encoding="utf-8-sig")
+    return _loaded(df, source)
 
 
 def read_csv_robust(source: DataSource, file: str) -> pd.DataFrame:
@@ -185,20 +198,20 @@ def _finish_clean(df: pd.DataFrame, column: str, values: pd.Series, missing: str
         out[column] = out[column].fillna(0.0)
     elif missing == "mean":
         out[column] = out[column].fillna(out[column].mean())
-    return _carry(df, out)
+    return carry_attrs(df, out)
 
 
 def to_numeric_coerce(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.DataFrame:
     """``pd.to_numeric(errors="coerce")``: the cheapest parse. Text such as ``"$1,234.50"``
     silently becomes missing (and is then dropped or filled)."""
-    values = pd.to_numeric(_column(df, column), errors="coerce")
+    values = pd.to_numeric(column_of(df, column), errors="coerce")
     return _finish_clean(df, column, values, missing)
 
 
 def strip_currency(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.DataFrame:
     """Remove ``$`` and thousands commas, then coerce: right for dollar amounts, but any
     other currency mark (``€``, ``£``, ``USD``) still becomes missing."""
-    s = _column(df, column)
+    s = column_of(df, column)
     if is_text(s):
         s = s.astype("string").str.replace("$", "", regex=False).str.replace(",", "")
         s = s.str.strip()
@@ -208,20 +221,30 @@ def strip_currency(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.D
 def parse_numbers(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.DataFrame:
     """Read the number in each cell with a regular expression, value by value (any currency
     mark, thousands commas, padding): slower, and right on everything the tasks hold."""
-    s = _column(df, column)
+    s = column_of(df, column)
     values = pd.Series([number(v) for v in s.tolist()], index=s.index, dtype="float64")
     return _finish_clean(df, column, values, missing)
+
+
+def extract_numbers(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.DataFrame:
+    """:func:`parse_numbers`' regular expression run over the column at once
+    (``Series.str.extract``): cheaper on long columns, slower on short ones."""
+    s = column_of(df, column)
+    if is_text(s):
+        found = s.astype("string").str.extract(NUMBER, expand=False).str.replace(",", "")
+        s = pd.to_numeric(found, errors="coerce")
+    return _finish_clean(df, column, s, missing)
 
 
 # --- join: DataFrame -> DataFrame ------------------------------------------------------------
 
 
-def _right(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
+def right_table(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     folder = df.attrs.get(SOURCE) if isinstance(df, pd.DataFrame) else None
     if not folder:
         raise ToolError("the table does not say which folder it came from (attrs['source'])")
     right = read_csv_robust(DataSource(str(folder)), file)
-    _column(right, on)
+    column_of(right, on)
     return right
 
 
@@ -236,31 +259,31 @@ def _merge_on(df: pd.DataFrame, right: pd.DataFrame, on: str, left_keys: list[An
     at = np.fromiter((table.get(k, -1) for k in left_keys), dtype=int, count=len(left_keys))
     left = df[at >= 0].reset_index(drop=True)
     extra = right.drop(columns=[on]).iloc[at[at >= 0]].reset_index(drop=True)
-    return _carry(df, pd.concat([left, extra], axis=1))
+    return carry_attrs(df, pd.concat([left, extra], axis=1))
 
 
 def merge_exact(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     """``DataFrame.merge`` on the raw keys: the cheapest join, but a key written
     differently in the right file (``" s01"`` for ``"S01"``) silently loses its rows."""
-    right = _right(df, file, on)
-    _column(df, on)
-    out = df.merge(right, on=on, how="inner", suffixes=("", "_right"))
-    return _carry(df, out.reset_index(drop=True))
+    right = right_table(df, file, on)
+    column_of(df, on)
+    out = df.merge(right, on=on, how="inner", suffixes=("", "right_table"))
+    return carry_attrs(df, out.reset_index(drop=True))
 
 
 def merge_normalized(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     """Join on stripped, case-folded keys: survives case and padding, not punctuation
     (``"S-01"`` for ``"S01"``)."""
-    right = _right(df, file, on)
+    right = right_table(df, file, on)
     right[on] = norm_text(right[on])
-    return _merge_on(df, right, on, norm_text(_column(df, on)).tolist())
+    return _merge_on(df, right, on, norm_text(column_of(df, on)).tolist())
 
 
 def merge_fuzzy(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     """Join on keys reduced, row by row in python, to case-folded letters and digits, with
     a ``difflib`` match (similarity >= 0.8) for a key still unmatched: the slowest and the
     most forgiving."""
-    right = _right(df, file, on)
+    right = right_table(df, file, on)
 
     def squash(v: Any) -> str | None:
         return None if pd.isna(v) else re.sub(r"[\W_]+", "", str(v).casefold())
@@ -269,7 +292,7 @@ def merge_fuzzy(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     known = [k for k in right[on].tolist() if k is not None]
     close: dict[str, str | None] = {}
     keys = []
-    for k in (squash(v) for v in _column(df, on).tolist()):
+    for k in (squash(v) for v in column_of(df, on).tolist()):
         if k is not None and k not in known:
             if k not in close:
                 near = difflib.get_close_matches(k, known, n=1, cutoff=0.8)
@@ -277,6 +300,15 @@ def merge_fuzzy(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
             k = close[k]
         keys.append(k)
     return _merge_on(df, right, on, keys)
+
+
+def merge_index(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
+    """``DataFrame.join`` against the right file indexed by its raw keys: as exact as
+    :func:`merge_exact`, and a key repeated in the right file repeats the left row."""
+    right = right_table(df, file, on).set_index(on)
+    column_of(df, on)
+    out = df.join(right, on=on, how="inner", rsuffix="_right")
+    return carry_attrs(df, out.reset_index(drop=True))
 
 
 # --- filter: DataFrame -> DataFrame ----------------------------------------------------------
@@ -288,7 +320,7 @@ def _op(op: str) -> Callable[[Any, Any], Any]:
     return OPS[op]
 
 
-def _value_for(s: pd.Series, value: Any) -> Any:
+def value_for(s: pd.Series, value: Any) -> Any:
     if is_text(s):
         return str(value)
     try:
@@ -301,47 +333,67 @@ def filter_query(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataF
     """``DataFrame.query``: cheap, but raises on a column name with a space, and compares
     text exactly (``" Online"`` is not ``"online"``)."""
     _op(op)
-    _column(df, column)
-    return _carry(df, df.query(f"{column} {op} {value!r}"))
+    column_of(df, column)
+    return carry_attrs(df, df.query(f"{column} {op} {value!r}"))
 
 
 def filter_mask(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFrame:
     """A boolean mask with the raw values: any column name, but text still compares
     exactly. Missing values never pass."""
-    s = _column(df, column)
-    mask = _op(op)(s, _value_for(s, value)) & s.notna()
-    return _carry(df, df[mask.to_numpy(dtype=bool)])
+    s = column_of(df, column)
+    mask = _op(op)(s, value_for(s, value)) & s.notna()
+    return carry_attrs(df, df[mask.to_numpy(dtype=bool)])
 
 
 def filter_normalized(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFrame:
     """A boolean mask that compares text stripped and case-folded (numbers as numbers):
     the costliest filter, and the one that matches ``" ONLINE "`` to ``"online"``. Missing
     values never pass."""
-    s = _column(df, column)
+    s = column_of(df, column)
     if is_text(s):
         left: pd.Series = norm_text(s)
         right: Any = str(value).strip().casefold()
     else:
-        left, right = s, _value_for(s, value)
+        left, right = s, value_for(s, value)
     mask = _op(op)(left, right).fillna(False) & s.notna()
-    return _carry(df, df[mask.to_numpy(dtype=bool)])
+    return carry_attrs(df, df[mask.to_numpy(dtype=bool)])
+
+
+def filter_loop(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFrame:
+    """A python loop over the values, text stripped and case-folded: exact like
+    :func:`filter_normalized`, with no vectorised set-up (cheaper on small frames, dearer
+    on long ones)."""
+    s = column_of(df, column)
+    test, target = _op(op), value_for(s, value)
+    text = is_text(s)
+    if text:
+        target = str(target).strip().casefold()
+    keep = []
+    for v in s.tolist():
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            keep.append(False)
+        else:
+            keep.append(bool(test(str(v).strip().casefold() if text else float(v), target)))
+    return carry_attrs(df, df[np.array(keep, dtype=bool)])
 
 
 # --- aggregate: DataFrame -> DataFrame -------------------------------------------------------
 
 
-def _agg_input(
+def agg_input(
     df: pd.DataFrame, by: str, func: str, column: str | None
 ) -> tuple[pd.Series, pd.Series | None, str]:
     """The key column, the value column (None for count) and the output column's name."""
-    keys = _column(df, by)
+    keys = column_of(df, by)
     if func not in FUNCS:
         raise ToolArgumentsError(f"func must be one of {FUNCS}, not {func!r}")
     if func == "count":
         return keys, None, "count"
     if not column:
         raise ToolArgumentsError(f"{func} needs the column to aggregate")
-    values = _column(df, column)
+    if column == by:
+        raise ToolArgumentsError(f"cannot {func} the group column {by!r} itself")
+    values = column_of(df, column)
     if is_text(values):
         raise ToolError(f"column {column!r} holds text: clean it into numbers first")
     return keys, values, column
@@ -352,7 +404,7 @@ def aggregate_bincount(
 ) -> pd.DataFrame:
     """``np.bincount`` over factorised keys: the cheapest, but one missing value makes its
     whole group's sum or mean missing."""
-    keys, values, name = _agg_input(df, by, func, column)
+    keys, values, name = agg_input(df, by, func, column)
     codes, uniques = pd.factorize(keys, sort=True)
     ok = codes >= 0
     n = np.bincount(codes[ok], minlength=len(uniques))
@@ -361,7 +413,7 @@ def aggregate_bincount(
     else:
         sums = np.bincount(codes[ok], weights=values.to_numpy(float)[ok], minlength=len(uniques))
         result = sums if func == "sum" else sums / np.maximum(n, 1)
-    return _carry(df, pd.DataFrame({by: uniques, name: result}))
+    return carry_attrs(df, pd.DataFrame({by: uniques, name: result}))
 
 
 def aggregate_groupby(
@@ -369,18 +421,18 @@ def aggregate_groupby(
 ) -> pd.DataFrame:
     """``DataFrame.groupby``: sorted groups, missing values skipped (a group with none has
     sum 0 and mean missing), ``count`` counts rows."""
-    _, values, name = _agg_input(df, by, func, column)
+    _, values, name = agg_input(df, by, func, column)
     groups = df.groupby(by, sort=True, dropna=True)
     if values is None:
         out = groups.size().reset_index(name="count")
     else:
         out = groups[name].agg(func).reset_index()
-    return _carry(df, out)
+    return carry_attrs(df, out)
 
 
 def aggregate_loop(df: pd.DataFrame, by: str, func: str, column: str | None = None) -> pd.DataFrame:
     """A pure-python loop over the rows: slow, with groupby's results."""
-    keys, values, name = _agg_input(df, by, func, column)
+    keys, values, name = agg_input(df, by, func, column)
     vals = values.tolist() if values is not None else [None] * len(keys)
     rows: dict[Any, list[float]] = {}
     sizes: dict[Any, int] = {}
@@ -399,7 +451,20 @@ def aggregate_loop(df: pd.DataFrame, by: str, func: str, column: str | None = No
     else:
         result = [sum(rows[k]) / len(rows[k]) if rows[k] else math.nan for k in order]
     out = pd.DataFrame({by: pd.Series(order, dtype=keys.dtype), name: result})
-    return _carry(df, out)
+    return carry_attrs(df, out)
+
+
+def aggregate_pivot(
+    df: pd.DataFrame, by: str, func: str, column: str | None = None
+) -> pd.DataFrame:
+    """``DataFrame.pivot_table``: like groupby, except that a ``mean`` leaves out a group
+    whose values are all missing."""
+    _, values, name = agg_input(df, by, func, column)
+    if values is None:
+        out = df.pivot_table(index=by, aggfunc="size").rename("count").reset_index()
+    else:
+        out = df.pivot_table(index=by, values=name, aggfunc=func).reset_index()
+    return carry_attrs(df, out[[by, name]])
 
 
 # --- sort: DataFrame -> DataFrame ------------------------------------------------------------
@@ -410,29 +475,41 @@ def sort_numpy(
 ) -> pd.DataFrame:
     """``np.argsort`` reversed for descending order: cheap, but missing values then come
     first and crowd out the top rows."""
-    order = np.argsort(_column(df, column).to_numpy(dtype=float), kind="stable")
+    order = np.argsort(column_of(df, column).to_numpy(dtype=float), kind="stable")
     if descending:
         order = order[::-1]
     out = df.iloc[order[: None if n is None else int(n)]]
-    return _carry(df, out.reset_index(drop=True))
+    return carry_attrs(df, out.reset_index(drop=True))
 
 
 def sort_frame(
     df: pd.DataFrame, column: str, descending: bool = True, n: int | None = None
 ) -> pd.DataFrame:
     """``DataFrame.sort_values`` (stable, missing values last), then the first ``n`` rows."""
-    _column(df, column)
+    column_of(df, column)
     out = df.sort_values(column, ascending=not descending, na_position="last", kind="mergesort")
     out = out if n is None else out.head(int(n))
-    return _carry(df, out.reset_index(drop=True))
+    return carry_attrs(df, out.reset_index(drop=True))
+
+
+def sort_nlargest(
+    df: pd.DataFrame, column: str, descending: bool = True, n: int | None = None
+) -> pd.DataFrame:
+    """``nlargest``/``nsmallest`` for a top ``n`` (a partial sort, cheap on long tables),
+    ``sort_values`` otherwise: :func:`sort_frame`'s results at another cost."""
+    column_of(df, column)
+    if n is None:
+        return sort_frame(df, column, descending)
+    pick = df.nlargest if descending else df.nsmallest
+    return carry_attrs(df, pick(int(n), column, keep="first").reset_index(drop=True))
 
 
 # --- plot: DataFrame -> Chart ----------------------------------------------------------------
 
 
 def _chart_data(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    _column(df, x)
-    if is_text(_column(df, y)):
+    column_of(df, x)
+    if is_text(column_of(df, y)):
         raise ToolError(f"column {y!r} holds text: a bar chart needs numbers")
     return df[[x, y]].reset_index(drop=True)
 
@@ -486,43 +563,3 @@ def plot_pillow(
         draw.text((x0, h - pad + 5), str(label)[:10], fill="black")
     img.save(path, format="PNG")
     return Chart(str(path), data, x, y, title)
-
-
-TOOLS: dict[str, Callable[..., Any]] = {
-    f.__name__: f
-    for f in (
-        read_csv_fast, read_csv_sniff, read_csv_robust,
-        to_numeric_coerce, strip_currency, parse_numbers,
-        merge_exact, merge_normalized, merge_fuzzy,
-        filter_query, filter_mask, filter_normalized,
-        aggregate_bincount, aggregate_groupby, aggregate_loop,
-        sort_numpy, sort_frame,
-        plot_pillow, plot_matplotlib,
-    )
-}  # fmt: skip
-"""Every tool by name."""
-SERVES: dict[str, tuple[str, ...]] = {
-    "load": ("read_csv_fast", "read_csv_sniff", "read_csv_robust"),
-    "clean": ("to_numeric_coerce", "strip_currency", "parse_numbers"),
-    "join": ("merge_exact", "merge_normalized", "merge_fuzzy"),
-    "filter": ("filter_query", "filter_mask", "filter_normalized"),
-    "aggregate": ("aggregate_bincount", "aggregate_groupby", "aggregate_loop"),
-    "sort": ("sort_numpy", "sort_frame"),
-    "plot": ("plot_pillow", "plot_matplotlib"),
-}
-"""The tools of each subtask type, cheapest first."""
-REFERENCE: dict[str, str] = {
-    "load": "read_csv_robust", "clean": "parse_numbers", "join": "merge_fuzzy",
-    "filter": "filter_normalized", "aggregate": "aggregate_groupby", "sort": "sort_frame",
-    "plot": "plot_matplotlib",
-}  # fmt: skip
-"""The most robust tool of each subtask type."""
-
-
-def call(tool: str | Callable[..., Any], context: Any, params: Mapping[str, Any]) -> Any:
-    """Run a tool with only the params it accepts (as the generic domain does)."""
-    import inspect
-
-    fn = TOOLS[tool] if isinstance(tool, str) else tool
-    names = list(inspect.signature(fn).parameters)[1:]
-    return fn(context, **{k: v for k, v in params.items() if k in names})
