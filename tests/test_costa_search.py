@@ -297,6 +297,26 @@ def test_alternative_orders_and_requires() -> None:
         astar(chain, tools, table, done=[Step("b", "mask", 1.0, 0.9)])
 
 
+def test_equal_plans_keep_the_tree_order() -> None:
+    # Independent subtasks whose costs sum to different floats in different orders
+    # (0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1): every search keeps the order the tree lists, as
+    # edits that do not commute (a crop before a locate) need when the tree leaves it open.
+    kinds = ("a", "b", "c")
+    tools = [ToolInfo(f"t{k}", frozenset({k})) for k in kinds]
+    for costs in [(0.1, 0.2, 0.3), (0.3, 0.2, 0.1), (0.7, 0.1, 0.2), (1e-3, 0.37, 0.0123)]:
+        table = CostTable({(f"t{k}", k): (c, 0.9) for k, c in zip(kinds, costs, strict=True)})
+        for order in [("a", "b", "c"), ("c", "a", "b"), ("b", "c", "a")]:
+            tree = SubtaskTree([Subtask(f"s_{k}", k) for k in order])
+            for search in (astar, uniform_cost, exhaustive):
+                for alpha in (0.0, 0.5, 1.0, 2.0):
+                    r = search(tree, tools, table, alpha=alpha, q_threshold=0.0)
+                    assert [s.subtask_id for s in r.path] == [f"s_{k}" for k in order], (
+                        search,
+                        costs,
+                        alpha,
+                    )
+
+
 def test_greedy_is_myopic() -> None:
     tree = SubtaskTree([Subtask("a", "x"), Subtask("b", "y", ("a",))])
     tools = [

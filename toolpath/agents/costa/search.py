@@ -189,6 +189,11 @@ def _objective(cost: float, quality: float, alpha: float) -> float:
     return (cost**alpha if alpha else 1.0) * (2.0 - quality) ** (2.0 - alpha)
 
 
+def _tie(value: float) -> float:
+    """An objective rounded past float noise: the same steps summed in another order tie."""
+    return round(value, 12)
+
+
 def check_alpha(alpha: float, q_threshold: float = 0.0, threshold: str = "product") -> None:
     """:class:`ConfigError` unless ``alpha`` is in [0, 2], ``q_threshold`` in [0, 1] and
     ``threshold`` one of :data:`THRESHOLDS`."""
@@ -409,9 +414,12 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
         raise _no_path(p, q_threshold)
     Node = tuple[Any, Step] | None  # a path as a linked list, newest step first
     start: Node = None
-    f0 = f_of(p.mask, p.cost, p.quality)
-    heap: list[tuple[float, int, int, int, int, int, float, float, Node]] = [
-        (f0, 0, -1 - k, p.mask, p.used, kind, p.cost, p.quality, start)
+    f0 = _tie(f_of(p.mask, p.cost, p.quality))
+    # Entries: (f, -depth, steps taken out of the tree's order, tiebreak, state...). Plans that
+    # differ only in the order of their steps cost the same up to float rounding, so f is
+    # rounded and the tree's own order (the request's, when the tree leaves it open) wins.
+    heap: list[tuple[float, int, int, int, int, int, int, float, float, Node]] = [
+        (f0, 0, 0, -1 - k, p.mask, p.used, kind, p.cost, p.quality, start)
         for k, kind in enumerate(p.kinds)
     ]
     closed: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
@@ -421,7 +429,7 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
         return any(c <= cost and q >= quality for c, q in closed.get(key, ()))
 
     while heap:
-        _, _, _, mask, used, kind, cost, quality, node = heapq.heappop(heap)
+        _, _, skips, _, mask, used, kind, cost, quality, node = heapq.heappop(heap)
         if dominated((mask, used, kind), cost, quality):
             continue
         closed.setdefault((mask, used, kind), []).append((cost, quality))
@@ -441,7 +449,8 @@ def _best_first(p: _Problem, alpha: float, q_threshold: float, *, informed: bool
             if hopeless(mask2, quality2) or dominated((mask2, used2, kind2), cost2, quality2):
                 continue
             generated += 1
-            entry = (f_of(mask2, cost2, quality2), -mask2.bit_count(), generated)
+            skips2 = skips + (~mask & ((1 << i) - 1)).bit_count()  # earlier subtasks left undone
+            entry = (_tie(f_of(mask2, cost2, quality2)), -mask2.bit_count(), skips2, generated)
             state = (mask2, used2, kind2, cost2, quality2, (node, p.step(i, o)))
             heapq.heappush(heap, (*entry, *state))
     raise _no_path(p, q_threshold)
@@ -516,7 +525,7 @@ def exhaustive(p: _Problem, alpha: float, q_threshold: float) -> SearchResult:
         if mask == p.full:
             counts[1] += 1
             value = _objective(cost, quality, alpha)
-            if quality >= q_threshold and value < best[0]:
+            if quality >= q_threshold and _tie(value) < _tie(best[0]):  # ties: tree order
                 best[:] = [value, (list(steps), cost, quality)]
             return
         for i, o in p.moves(mask, used, kind):
