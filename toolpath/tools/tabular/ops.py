@@ -77,6 +77,7 @@ class Chart:
 
 
 def column_of(df: pd.DataFrame, column: str) -> pd.Series:
+    """``df[column]``, or a :class:`ToolArgumentsError` that lists the columns there are."""
     if not isinstance(df, pd.DataFrame):
         raise ToolArgumentsError(f"expected a DataFrame, got {type(df).__name__}")
     if column not in df.columns:
@@ -240,6 +241,7 @@ def extract_numbers(df: pd.DataFrame, column: str, missing: str = "keep") -> pd.
 
 
 def right_table(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
+    """A join's right-hand file, read robustly from the folder ``df`` was loaded from."""
     folder = df.attrs.get(SOURCE) if isinstance(df, pd.DataFrame) else None
     if not folder:
         raise ToolError("the table does not say which folder it came from (attrs['source'])")
