@@ -323,6 +323,7 @@ def _op(op: str) -> Callable[[Any, Any], Any]:
 
 
 def value_for(s: pd.Series, value: Any) -> Any:
+    """A filter's value as the column compares it: text for text, else a number."""
     if is_text(s):
         return str(value)
     try:
