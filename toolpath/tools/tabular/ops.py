@@ -259,8 +259,16 @@ def _merge_on(df: pd.DataFrame, right: pd.DataFrame, on: str, left_keys: list[An
         if not pd.isna(k):
             table.setdefault(k, i)
     at = np.fromiter((table.get(k, -1) for k in left_keys), dtype=int, count=len(left_keys))
-    left = df[at >= 0].reset_index(drop=True)
-    extra = right.drop(columns=[on]).iloc[at[at >= 0]].reset_index(drop=True)
+    return joined(df, right, on, np.flatnonzero(at >= 0), at[at >= 0])
+
+
+def joined(
+    df: pd.DataFrame, right: pd.DataFrame, on: str, left_rows: Any, right_rows: Any
+) -> pd.DataFrame:
+    """The joined frame from matched row positions: ``df``'s rows ``left_rows`` with the
+    right file's other columns from its rows ``right_rows`` (the key keeps the left values)."""
+    left = df.iloc[left_rows].reset_index(drop=True)
+    extra = right.drop(columns=[on]).iloc[right_rows].reset_index(drop=True)
     return carry_attrs(df, pd.concat([left, extra], axis=1))
 
 
@@ -316,7 +324,8 @@ def merge_index(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
 # --- filter: DataFrame -> DataFrame ----------------------------------------------------------
 
 
-def _op(op: str) -> Callable[[Any, Any], Any]:
+def op_fn(op: str) -> Callable[[Any, Any], Any]:
+    """The filter operator ``op`` stands for, or a :class:`ToolArgumentsError`."""
     if op not in OPS:
         raise ToolArgumentsError(f"op must be one of {list(OPS)}, not {op!r}")
     return OPS[op]
@@ -335,7 +344,7 @@ def value_for(s: pd.Series, value: Any) -> Any:
 def filter_query(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFrame:
     """``DataFrame.query``: cheap, but raises on a column name with a space, and compares
     text exactly (``" Online"`` is not ``"online"``)."""
-    _op(op)
+    op_fn(op)
     column_of(df, column)
     return carry_attrs(df, df.query(f"{column} {op} {value!r}"))
 
@@ -344,7 +353,7 @@ def filter_mask(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFr
     """A boolean mask with the raw values: any column name, but text still compares
     exactly. Missing values never pass."""
     s = column_of(df, column)
-    mask = _op(op)(s, value_for(s, value)) & s.notna()
+    mask = op_fn(op)(s, value_for(s, value)) & s.notna()
     return carry_attrs(df, df[mask.to_numpy(dtype=bool)])
 
 
@@ -358,7 +367,7 @@ def filter_normalized(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.
         right: Any = str(value).strip().casefold()
     else:
         left, right = s, value_for(s, value)
-    mask = _op(op)(left, right).fillna(False) & s.notna()
+    mask = op_fn(op)(left, right).fillna(False) & s.notna()
     return carry_attrs(df, df[mask.to_numpy(dtype=bool)])
 
 
@@ -367,7 +376,7 @@ def filter_loop(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFr
     :func:`filter_normalized`, with no vectorised set-up (cheaper on small frames, dearer
     on long ones)."""
     s = column_of(df, column)
-    test, target = _op(op), value_for(s, value)
+    test, target = op_fn(op), value_for(s, value)
     text = is_text(s)
     if text:
         target = str(target).strip().casefold()

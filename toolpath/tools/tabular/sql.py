@@ -14,13 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from toolpath.errors import ToolArgumentsError
 from toolpath.tools.tabular.ops import (
-    OPS,
     agg_input,
     carry_attrs,
     column_of,
     is_text,
+    joined,
+    op_fn,
     right_table,
     value_for,
 )
@@ -68,16 +68,13 @@ def merge_sql(df: pd.DataFrame, file: str, on: str) -> pd.DataFrame:
     )
     with _db(l=df[[on]], r=right[[on]]) as con:
         pairs = con.execute(sql).fetchall()
-    left = df.iloc[[p[0] for p in pairs]].reset_index(drop=True)
-    extra = right.drop(columns=[on]).iloc[[p[1] for p in pairs]].reset_index(drop=True)
-    return carry_attrs(df, pd.concat([left, extra], axis=1))
+    return joined(df, right, on, [p[0] for p in pairs], [p[1] for p in pairs])
 
 
 def filter_sql(df: pd.DataFrame, column: str, op: str, value: Any) -> pd.DataFrame:
     """A ``WHERE`` clause in SQLite: text compared trimmed and without ASCII case
     (``COLLATE NOCASE``), numbers as numbers; a missing value never passes."""
-    if op not in OPS:
-        raise ToolArgumentsError(f"op must be one of {list(OPS)}, not {op!r}")
+    op_fn(op)
     s = column_of(df, column)
     target = value_for(s, value)
     if is_text(s):
